@@ -1,0 +1,59 @@
+"""Token-aware chunks of one paper (tiktoken cl100k_base, the copy LlamaIndex ships), never spanning papers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import TextNode
+from llama_index.core.utils import get_tokenizer
+
+from rag.models import Paper
+
+# Metadata kept on every chunk so filters and citations work from the vector store alone.
+# Title and authors are part of the embedded / BM25-indexed text; the rest is for filters and display.
+EMBED_KEYS = ("title", "authors")
+
+
+@lru_cache(maxsize=8)
+def _splitter(tokens: int, overlap: int) -> SentenceSplitter:
+    return SentenceSplitter(chunk_size=tokens, chunk_overlap=overlap, tokenizer=get_tokenizer())
+
+
+def count_tokens(text: str) -> int:
+    return len(get_tokenizer()(text))
+
+
+def paper_metadata(paper: Paper) -> dict[str, str | int]:
+    return {
+        "paper_id": paper.id,
+        "title": paper.title or "",
+        "authors": "; ".join(paper.authors),
+        "year": paper.year or 0,  # Chroma metadata has no null; 0 = unknown (excluded by year filters)
+        "arxiv_id": paper.arxiv_id or "",
+        "date": paper.date or "",
+    }
+
+
+def chunk_paper(paper: Paper, tokens: int, overlap: int, embedder: str) -> list[TextNode]:
+    """The paper's chunks with deterministic ids and a content hash shared by all of them."""
+    texts = _splitter(tokens, overlap).split_text(paper.abstract) or [paper.abstract]
+    meta = paper_metadata(paper)
+    digest = hashlib.sha1(
+        json.dumps([embedder, tokens, overlap, EMBED_KEYS, texts, meta], ensure_ascii=False).encode()
+    ).hexdigest()[:16]
+    nodes = []
+    for number, text in enumerate(texts):
+        metadata = {**meta, "chunk": number, "chunks": len(texts), "hash": digest}
+        nodes.append(
+            TextNode(
+                id_=f"{paper.id}#{number}",
+                text=text,
+                metadata=metadata,
+                excluded_embed_metadata_keys=[k for k in metadata if k not in EMBED_KEYS],
+                excluded_llm_metadata_keys=list(metadata),
+            )
+        )
+    return nodes

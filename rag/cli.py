@@ -1,0 +1,195 @@
+"""The `rag` command: ingest, papers, search, ask and chat over the same Assistant the Python API uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from rag.assistant import Assistant
+from rag.embedders import EmbedderError
+from rag.models import Answer, Hit, IngestReport, Paper
+from rag.settings import Settings
+from rag.store import StoreError
+
+
+class UserError(Exception):
+    """An error to print as one line, without a traceback."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "answerer", None):
+        overrides["answerer"] = args.answerer
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        where = f"bad setting {field} (env RAG_{field.upper()})" if field else "bad settings"
+        raise UserError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _reference(number: int, paper: Paper) -> str:
+    return f"[{number}] {paper.reference()}"
+
+
+def _print_answer_tail(answer: Answer) -> None:
+    if answer.dropped_citations:
+        print(f"\n(removed citation numbers that point at no source: {answer.dropped_citations})")
+    if answer.citations:
+        print("\nReferences:")
+        for c in answer.citations:
+            print(_reference(c.number, c.paper))
+    elif answer.error and answer.hits:
+        print("\nRetrieved sources:")
+        for number, hit in enumerate(answer.hits, 1):
+            print(_reference(number, hit.paper))
+
+
+def _answer_json(answer: Answer) -> str:
+    return answer.model_dump_json(indent=2)
+
+
+def cmd_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
+    report: IngestReport = assistant.ingest(*args.paths, progress=False if args.json else None)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0
+    print(f"{report.records} records -> {report.papers} papers: {report.added} added, {report.updated} updated, "
+          f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failed)} rejected")
+    for where, why in report.warnings:
+        print(f"warning: {where}: {why}")
+    for where, why in report.failed:
+        print(f"rejected: {where}: {why}")
+    return 0
+
+
+def cmd_papers(assistant: Assistant, args: argparse.Namespace) -> int:
+    papers = assistant.papers()
+    if args.json:
+        print(json.dumps([p.model_dump() for p in papers], indent=2, ensure_ascii=False))
+        return 0
+    if not papers:
+        print("No papers yet: run `rag ingest seeds` (or your own files).")
+    for number, paper in enumerate(papers, 1):
+        print(_reference(number, paper))
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    return {"year_from": args.year_from, "year_to": args.year_to, "author": args.author, "arxiv_id": args.arxiv_id}
+
+
+def cmd_search(assistant: Assistant, args: argparse.Namespace) -> int:
+    hits: list[Hit] = assistant.search(args.query, args.k, **_filters(args))
+    if args.json:
+        print(json.dumps([h.model_dump() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("No matching papers.")
+    for number, hit in enumerate(hits, 1):
+        print(f"{_reference(number, hit.paper)}\n    score {hit.score:.4f}: {hit.passage[:240]}…\n")
+    return 0
+
+
+def cmd_ask(assistant: Assistant, args: argparse.Namespace) -> int:
+    options = {"k": args.k, **_filters(args)}
+    if args.json:
+        answer = assistant.ask(args.question, **options)
+        print(_answer_json(answer))
+    else:
+        stream = assistant.stream(args.question, **options)
+        for delta in stream:
+            print(delta, end="", flush=True)
+        print()
+        answer = stream.result()
+        _print_answer_tail(answer)
+    if answer.error:
+        print(f"rag: error: {answer.error}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_chat(assistant: Assistant, args: argparse.Namespace) -> int:
+    chat = assistant.chat()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"Chatting with {len(assistant.papers())} papers ({assistant.settings.effective_answerer} answerer). "
+              "Empty line or Ctrl-D to quit, /new for a new conversation.")
+    while True:
+        try:
+            question = input("you> " if interactive else "")
+        except EOFError:
+            return 0
+        if not question.strip():
+            return 0
+        if question.strip() == "/new":
+            chat.reset()
+            continue
+        if args.json:
+            print(_answer_json(chat.ask(question, k=args.k)))
+            continue
+        stream = chat.stream(question, k=args.k)
+        for delta in stream:
+            print(delta, end="", flush=True)
+        print()
+        answer = stream.result()
+        _print_answer_tail(answer)
+        if answer.error:
+            print(f"rag: error: {answer.error}", file=sys.stderr)
+        print()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers from collections of paper abstracts.")
+    parser.add_argument("--data-dir", help="data directory (default .rag, env RAG_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = add("ingest", "read files or folders of abstracts into the index")
+    p.add_argument("paths", nargs="+", help="listings (.txt), JSONL/JSON or CSV files, or folders of them")
+    p.set_defaults(run=cmd_ingest)
+    add("papers", "list the papers in the catalog").set_defaults(run=cmd_papers)
+    for name, arg, help_text, run in (("search", "query", "find the papers most relevant to a query", cmd_search),
+                                      ("ask", "question", "answer a question with citations", cmd_ask)):
+        p = add(name, help_text)
+        p.add_argument(arg)
+        p.add_argument("-k", type=int, default=None, help="number of papers (default RAG_TOP_K)")
+        p.add_argument("--year-from", type=int)
+        p.add_argument("--year-to", type=int)
+        p.add_argument("--author", help="keep papers with an author name containing this text")
+        p.add_argument("--arxiv-id")
+        if name == "ask":
+            p.add_argument("--answerer", choices=["auto", "extractive", "llm"])
+        p.set_defaults(run=run)
+    p = add("chat", "a conversation in the terminal (follow-up questions work)")
+    p.add_argument("-k", type=int, default=None)
+    p.add_argument("--answerer", choices=["auto", "extractive", "llm"])
+    p.set_defaults(run=cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        assistant = Assistant(_settings(args))
+        return args.run(assistant, args)
+    except (UserError, ValueError, FileNotFoundError, StoreError, EmbedderError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

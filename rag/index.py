@@ -1,0 +1,157 @@
+"""The search index: chunks in Chroma (dense) plus a persisted BM25 index (lexical) kept consistent with it.
+
+Consistency: every sync stores a fingerprint of Chroma's chunk set in the collection's metadata and
+beside the BM25 files; when they differ on open (a killed ingest, another process, a Chroma server
+shared by several machines) the BM25 index is rebuilt from Chroma, the source of truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+
+import bm25s
+from llama_index.core import VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores.utils import metadata_dict_to_node
+from llama_index.retrievers.bm25 import BM25Retriever
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag.chunking import chunk_paper
+from rag.models import Paper
+from rag.settings import Settings
+from rag.store import EMBEDDER_KEY, open_collection
+
+FINGERPRINT_KEY = "rag_fingerprint"
+_PAGE = 5000  # rows per Chroma get(); keeps memory flat on large collections
+
+
+def _tally(state: dict[str, tuple[str, int]], meta: dict) -> None:
+    """Count one chunk into paper_id -> (hash, chunks)."""
+    pid, digest = str(meta.get("paper_id")), str(meta.get("hash"))
+    old = state.get(pid)
+    # Chunks of one paper with two hashes = a half-replaced paper: it counts as changed.
+    state[pid] = (digest if not old or old[0] == digest else "mixed", (old[1] if old else 0) + 1)
+
+
+class LexicalRetriever(BM25Retriever):
+    """LlamaIndex's BM25 retriever, minus the zero-score padding bm25s returns when few terms match."""
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [n for n in super()._retrieve(query_bundle) if (n.score or 0) > 0]
+
+
+class Index:
+    """Chroma collection + LlamaIndex vector index + BM25, for one embedder."""
+
+    def __init__(self, settings: Settings, embed_model: BaseEmbedding, embedder: str) -> None:
+        self.settings = settings
+        self.embed_model = embed_model
+        self.embedder = embedder
+        self.collection = open_collection(settings, embedder)
+        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        self.vector_index = VectorStoreIndex.from_vector_store(self.vector_store, embed_model=embed_model)
+        self.bm25_dir = settings.data_dir / "bm25" / settings.collection
+        self.lexical: LexicalRetriever | None = None
+        self._load_lexical()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _rows(self, include: list[str]) -> Iterator[tuple[str, dict, str | None]]:
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
+            ids = page["ids"]
+            if not ids:
+                return
+            docs = page.get("documents") or [None] * len(ids)
+            for chunk_id, meta, doc in zip(ids, page["metadatas"] or [], docs, strict=True):
+                yield chunk_id, dict(meta or {}), doc
+            offset += len(ids)
+
+    def state(self) -> dict[str, tuple[str, int]]:
+        """paper_id -> (content hash, chunks present) as Chroma holds them."""
+        seen: dict[str, tuple[str, int]] = {}
+        for _, meta, _ in self._rows(["metadatas"]):
+            _tally(seen, meta)
+        return seen
+
+    def _fingerprint(self, state: dict[str, tuple[str, int]]) -> str:
+        return hashlib.sha1(json.dumps(sorted(state.items())).encode()).hexdigest()
+
+    def _set_fingerprint(self, value: str) -> None:
+        self.collection.modify(metadata={EMBEDDER_KEY: self.embedder, FINGERPRINT_KEY: value})
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    # -- lexical -------------------------------------------------------------------------------
+    def _load_lexical(self) -> None:
+        stored = (self.collection.metadata or {}).get(FINGERPRINT_KEY)
+        marker = self.bm25_dir / "fingerprint"
+        if stored and marker.exists() and marker.read_text() == stored:
+            self.lexical = LexicalRetriever.from_persist_dir(str(self.bm25_dir))
+            return
+        self.rebuild_lexical()
+
+    def rebuild_lexical(self) -> None:
+        """Rebuild BM25 from what Chroma holds and record the fingerprint on both sides."""
+        nodes: list[TextNode] = []
+        state: dict[str, tuple[str, int]] = {}
+        for _chunk_id, meta, doc in self._rows(["metadatas", "documents"]):
+            node = metadata_dict_to_node(meta, text=doc)
+            nodes.append(node)  # type: ignore[arg-type]
+            _tally(state, meta)
+        fingerprint = self._fingerprint(state)
+        shutil.rmtree(self.bm25_dir, ignore_errors=True)
+        if not nodes:
+            self.lexical = None
+            self._set_fingerprint(fingerprint)
+            return
+        self.lexical = LexicalRetriever(nodes=nodes, similarity_top_k=self.settings.candidates)
+        self.bm25_dir.mkdir(parents=True, exist_ok=True)
+        self.lexical.persist(str(self.bm25_dir))
+        (self.bm25_dir / "fingerprint").write_text(fingerprint)
+        self._set_fingerprint(fingerprint)
+
+    # -- sync ----------------------------------------------------------------------------------
+    def sync(self, papers: list[Paper], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Make Chroma hold exactly these papers' chunks; embed only what is new or changed."""
+        s = self.settings
+        have = self.state()
+        want = {p.id: chunk_paper(p, s.chunk_tokens, s.chunk_overlap, self.embedder) for p in papers}
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
+        todo: list[TextNode] = []
+        stale: list[str] = [pid for pid in have if pid not in want]
+        for pid, nodes in want.items():
+            current = have.get(pid)
+            if current == (nodes[0].metadata["hash"], len(nodes)):
+                counts["unchanged"] += 1
+                continue
+            counts["updated" if current else "added"] += 1
+            if current:
+                stale.append(pid)
+            todo += nodes
+        counts["removed"] = sum(1 for pid in stale if pid not in want)
+        if not todo and not stale:
+            if (self.collection.metadata or {}).get(FINGERPRINT_KEY) != self._fingerprint(have) or not self.lexical:
+                self.rebuild_lexical()
+            return counts
+        self._set_fingerprint("dirty")  # a crash from here on makes the next open rebuild BM25
+        for start in range(0, len(stale), 500):
+            self.collection.delete(where={"paper_id": {"$in": stale[start:start + 500]}})
+        batch = s.embed_batch_size
+        done = 0
+        for start in range(0, len(todo), batch):
+            nodes = todo[start:start + batch]
+            texts = [n.get_content(metadata_mode="embed") for n in nodes]  # type: ignore[arg-type]
+            for node, vector in zip(nodes, self.embed_model.get_text_embedding_batch(texts), strict=True):
+                node.embedding = vector
+            self.vector_store.add(nodes)
+            done += len(nodes)
+            if progress:
+                progress(done, len(todo))
+        self.rebuild_lexical()
+        return counts

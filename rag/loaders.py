@@ -1,0 +1,98 @@
+"""Read files and folders of abstracts into validated raw records, reporting whatever is unusable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from rag.listings import LayoutError, parse_listing
+from rag.records import RawRecord, RecordError, parse_csv, parse_jsonl, validate
+
+_CP1252_MARGIN = 0.05  # mess ratio (0..1) by which cp1252 may trail the best guess and still be preferred
+SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".md", ""}
+
+
+@dataclass
+class Loaded:
+    records: list[RawRecord] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes, path: str) -> tuple[str, str | None]:
+    """Text of a file and a warning when it was not UTF-8; raises RecordError for binary data."""
+    if b"\x00" in data[:65536]:
+        raise RecordError("binary file (NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    matches = from_bytes(data)
+    guess = matches.best()
+    # On short files charset_normalizer often ranks cp1250 / cp1257 first for Western text ("Lefèvre" read as
+    # "Lefčvre"); cp1252, the usual legacy encoding, wins when it is about as plausible as the best guess.
+    for match in matches:
+        if guess is not None and match.encoding == "cp1252" and match.chaos <= guess.chaos + _CP1252_MARGIN:
+            guess = match
+            break
+    if guess is None or guess.encoding is None:
+        raise RecordError(f"not UTF-8 (bad byte at offset {position}) and no other encoding fits")
+    text = str(guess)
+    controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\n\r\t")
+    if controls > len(text[:65536]) * 0.01:
+        raise RecordError("binary file (control characters), not text")
+    return text, f"not UTF-8 (bad byte at offset {position}); decoded as {guess.encoding}"
+
+
+def parse_text(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, str]], str]:
+    """Records from the text of one file, whatever its format."""
+    suffix = Path(path).suffix.lower()
+    head = text.lstrip()[:1]
+    if suffix in {".jsonl", ".ndjson", ".json"} or head in {"{", "["}:
+        records, failed = parse_jsonl(text, path)
+        return records, failed, "jsonl"
+    if suffix in {".csv", ".tsv"}:
+        records, failed = parse_csv(text, path)
+        return records, failed, "csv"
+    records, failed, layout = parse_listing(text, path)
+    return records, failed, layout
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return [path]
+
+
+def load(paths: list[Path], max_abstract_chars: int) -> Loaded:
+    """All records under the given files/folders. Missing paths raise FileNotFoundError before anything is read."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    out = Loaded()
+    for path in paths:
+        for file in _files(path):
+            name = str(file)
+            out.files.append(name)
+            try:
+                data = file.read_bytes()
+                if not data.strip():
+                    raise RecordError("empty file")
+                text, warning = decode(data, name)
+                if warning:
+                    out.warnings.append((f"{name}:1", warning))
+                records, failed, _layout = parse_text(text, name)
+            except (RecordError, LayoutError, OSError) as exc:
+                out.failed.append((f"{name}:1", str(exc)))
+                continue
+            out.failed += failed
+            for record in records:
+                try:
+                    out.records.append(validate(record, max_abstract_chars))
+                except RecordError as exc:
+                    out.failed.append((record.where, str(exc)))
+    return out

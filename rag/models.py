@@ -1,0 +1,123 @@
+"""Public records: papers, search hits, citations, answers and ingest reports."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# Fields a raw record may give; the Paper keeps, for each, which sources gave which value.
+RECORD_FIELDS = ("title", "authors", "abstract", "arxiv_id", "date", "comment", "url")
+
+
+class Source(BaseModel):
+    """Where one raw record of a paper came from, and the values it gave."""
+
+    path: str = Field(description="File the record was read from.")
+    line: int = Field(description="1-based line where the record starts.")
+    layout: str = Field(description="Layout the file was parsed as.")
+    fields: dict[str, str | list[str]] = Field(default_factory=dict, description="Values this record gave.")
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class Paper(BaseModel):
+    """One paper, merged from every record of it in the ingested files."""
+
+    id: str
+    title: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    abstract: str
+    arxiv_id: str | None = None
+    url: str | None = None
+    date: str | None = None
+    comment: str | None = None
+    sources: list[Source] = Field(default_factory=list)
+
+    @property
+    def year(self) -> int | None:
+        if self.date:
+            return int(self.date[:4])
+        if self.arxiv_id and self.arxiv_id[:4].isdigit():
+            return 2000 + int(self.arxiv_id[:2])
+        return None
+
+    @property
+    def label(self) -> str:
+        """Title, or (never inventing one) first authors and the start of the abstract."""
+        if self.title:
+            return self.title
+        lead = " ".join(self.abstract.split()[:10])
+        who = ", ".join(self.authors[:2]) + (" et al." if len(self.authors) > 2 else "")
+        return f"{who}: “{lead}…”" if who else f"“{lead}…”"
+
+    def conflicts(self) -> dict[str, list[str | list[str]]]:
+        """Fields for which the sources gave differing values (all values, most complete first)."""
+        out: dict[str, list[str | list[str]]] = {}
+        for name in RECORD_FIELDS:
+            values: list[str | list[str]] = []
+            for src in self.sources:
+                value = src.fields.get(name)
+                if value is not None and value not in values:
+                    values.append(value)
+            if len(values) > 1:
+                out[name] = values
+        return out
+
+    def reference(self) -> str:
+        """One-line bibliographic reference: title, authors, year, arXiv link."""
+        parts = [self.label]
+        if self.authors:
+            parts.append(", ".join(self.authors[:6]) + (" et al." if len(self.authors) > 6 else ""))
+        if self.year:
+            parts.append(str(self.year))
+        if self.url:
+            parts.append(self.url)
+        return ". ".join(parts)
+
+
+class Hit(BaseModel):
+    """A retrieved paper with its best-matching passage."""
+
+    paper: Paper
+    passage: str
+    score: float = Field(description="Fused (reciprocal-rank) score; higher is better.")
+    similarity: float | None = Field(None, description="Cosine similarity of the best chunk to the query, if dense.")
+
+
+class Citation(BaseModel):
+    """A numbered citation in an answer and the passage that supports it."""
+
+    number: int
+    paper: Paper
+    passage: str
+
+
+class Answer(BaseModel):
+    """An answer whose every claim cites a numbered source, or an abstention."""
+
+    question: str
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    hits: list[Hit] = Field(default_factory=list)
+    abstained: bool = False
+    answerer: Literal["extractive", "llm"]
+    dropped_citations: list[int] = Field(
+        default_factory=list, description="Citation numbers the answerer produced that point at no source."
+    )
+    error: str | None = Field(None, description="Why the answerer failed (the hits are still returned).")
+
+
+class IngestReport(BaseModel):
+    """What an ingest did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    records: int = Field(0, description="Raw records read from the files.")
+    papers: int = Field(0, description="Papers in the catalog after the ingest.")
+    failed: list[tuple[str, str]] = Field(default_factory=list, description="(file:line, why) of rejected input.")
+    warnings: list[tuple[str, str]] = Field(default_factory=list, description="(file:line, what) kept with a note.")

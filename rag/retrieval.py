@@ -1,0 +1,135 @@
+"""Hybrid retrieval on LlamaIndex: Chroma (dense) + BM25 (lexical), reciprocal-rank fused, one hit per paper."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.llms import MockLLM
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.retrievers import QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+from pydantic import Field
+
+from rag.index import Index, LexicalRetriever
+from rag.models import Hit, Paper
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Metadata filters honoured by both the dense and the lexical side."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    author: str | None = None
+    arxiv_id: str | None = None
+    paper_ids: tuple[str, ...] | None = None  # restrict to these papers (chat follow-ups, author filter)
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.year_from, self.year_to, self.author, self.arxiv_id, self.paper_ids))
+
+    def to_llama(self) -> MetadataFilters | None:
+        filters: list[MetadataFilter] = []
+        if self.year_from is not None:
+            filters.append(MetadataFilter(key="year", value=self.year_from, operator=FilterOperator.GTE))
+        if self.year_to is not None:
+            filters.append(MetadataFilter(key="year", value=self.year_to, operator=FilterOperator.LTE))
+        if self.arxiv_id:
+            filters.append(MetadataFilter(key="arxiv_id", value=self.arxiv_id, operator=FilterOperator.EQ))
+        if self.paper_ids is not None:
+            filters.append(MetadataFilter(key="paper_id", value=list(self.paper_ids), operator=FilterOperator.IN))
+        return MetadataFilters(filters=filters) if filters else None  # type: ignore[arg-type]
+
+
+class _RecordingRetriever(BaseRetriever):
+    """Passes through a dense retriever, remembering each chunk's cosine similarity (fusion overwrites scores)."""
+
+    def __init__(self, inner: BaseRetriever, sink: dict[str, float]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._sink = sink
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        nodes = self._inner.retrieve(query_bundle)
+        for n in nodes:
+            # LlamaIndex's Chroma store reports exp(-distance); with cosine space distance = 1 - cos.
+            self._sink[n.node.node_id] = 1.0 + math.log(max(n.score or 1e-12, 1e-12))
+        return nodes
+
+
+class OnePerPaper(BaseNodePostprocessor):
+    """Keep the best chunk of each paper, up to ``top_n`` papers."""
+
+    top_n: int = Field(default=5)
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None):
+        seen: set[str] = set()
+        kept: list[NodeWithScore] = []
+        for n in nodes:
+            pid = n.node.metadata.get("paper_id")
+            if pid in seen:
+                continue
+            seen.add(pid)
+            kept.append(n)
+            if len(kept) == self.top_n:
+                break
+        return kept
+
+
+class HybridRetriever:
+    """Dense + lexical candidates, fused by reciprocal rank, then one hit per paper."""
+
+    def __init__(self, index: Index, papers: dict[str, Paper], candidates: int) -> None:
+        self.index = index
+        self.papers = papers
+        self.candidates = candidates
+
+    def _lexical(self, filters: MetadataFilters | None) -> LexicalRetriever | None:
+        base = self.index.lexical
+        if base is None:
+            return None
+        if filters is None:
+            base.similarity_top_k = min(self.candidates, len(base.corpus))
+            return base
+        try:
+            return LexicalRetriever(existing_bm25=base.bm25, similarity_top_k=min(self.candidates, len(base.corpus)),
+                                    filters=filters)
+        except ValueError:  # every chunk filtered out
+            return None
+
+    def retrieve(self, query: str, k: int, where: SearchFilter | None = None) -> tuple[list[Hit], float]:
+        """Up to k hits (one per paper) and the best dense cosine similarity seen (-1 when none)."""
+        where = where or SearchFilter()
+        if where.author:
+            wanted = where.author.lower()
+            ids = [p.id for p in self.papers.values() if any(wanted in a.lower() for a in p.authors)]
+            if where.paper_ids is not None:
+                ids = [i for i in ids if i in set(where.paper_ids)]
+            where = SearchFilter(where.year_from, where.year_to, None, where.arxiv_id, tuple(ids))
+        if where.paper_ids is not None and not where.paper_ids:
+            return [], -1.0
+        filters = where.to_llama()
+        similarities: dict[str, float] = {}
+        dense = _RecordingRetriever(
+            self.index.vector_index.as_retriever(similarity_top_k=self.candidates, filters=filters), similarities
+        )
+        retrievers: list[BaseRetriever] = [dense]
+        lexical = self._lexical(filters)
+        if lexical is not None:
+            retrievers.append(lexical)
+        fusion = QueryFusionRetriever(
+            retrievers, mode=FUSION_MODES.RECIPROCAL_RANK, similarity_top_k=2 * self.candidates,
+            num_queries=1, use_async=False, llm=MockLLM(),  # one query: no LLM call is ever made
+        )
+        nodes = OnePerPaper(top_n=k).postprocess_nodes(fusion.retrieve(query))
+        hits = []
+        for n in nodes:
+            paper = self.papers.get(n.node.metadata.get("paper_id", ""))
+            if paper is None:
+                continue  # a chunk whose paper left the catalog (an ingest still running elsewhere)
+            hits.append(Hit(paper=paper, passage=n.node.get_content(), score=n.score or 0.0,
+                            similarity=similarities.get(n.node.node_id)))
+        return hits, max(similarities.values(), default=-1.0)

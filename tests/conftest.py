@@ -1,0 +1,42 @@
+"""Shared fixtures. All data lives under tmp_path; no test reads a key or a server from the environment."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Keep every data dir under tmp_path and drop any LLM / store configuration of the developer."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("RAG_") or name in {"OPENAI_API_KEY", "OPENAI_BASE_URL"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / ".rag"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory) -> Path:
+    """A data dir with the real seeds ingested by the real default embedder (built once per session)."""
+    data = tmp_path_factory.mktemp("seeded") / ".rag"
+    report = Assistant(Settings(data_dir=data)).ingest(SEEDS, progress=False)
+    assert report.failed == [] and report.papers > 200
+    return data
+
+
+@pytest.fixture
+def seeded(seeded_dir, tmp_path) -> Assistant:
+    """An Assistant over a private copy of the seeded data dir (tests may change it)."""
+    data = tmp_path / "seeded"
+    shutil.copytree(seeded_dir, data)
+    return Assistant(Settings(data_dir=data))

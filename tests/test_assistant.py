@@ -1,0 +1,104 @@
+"""The public Python API on the real seeds with the real default embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import Answer, Assistant, Settings
+from rag.assistant import ABSTAIN_TEXT
+
+
+def test_papers_are_merged_records(seeded):
+    papers = seeded.papers()
+    assert len(papers) == 221
+    nd = next(p for p in papers if p.arxiv_id == "2211.12339")
+    assert nd.title == "Neural Dependencies Emerging from Learning Massive Categories"
+    assert len({s.path for s in nd.sources}) == 4
+
+
+def test_search_finds_the_paper_first(seeded):
+    hits = seeded.search("score matching for GANs", k=5)
+    assert hits[0].paper.title == "SMaRt: Improving GANs with Score Matching Regularity"
+    assert len({h.paper.id for h in hits}) == len(hits) == 5  # one hit per paper
+    assert all(h.passage and h.passage in h.paper.abstract for h in hits)
+
+
+def test_search_filters_apply_to_both_sides(seeded):
+    hits = seeded.search("diffusion models", k=10, year_from=2023)
+    assert hits and all(h.paper.year and h.paper.year >= 2023 for h in hits)
+    hits = seeded.search("GAN", k=10, year_to=2022, year_from=2022)
+    assert hits and all(h.paper.year == 2022 for h in hits)
+    by_author = seeded.search("image synthesis", k=10, author="Bolei Zhou")
+    assert by_author and all(any("Bolei Zhou" in a for a in h.paper.authors) for h in by_author)
+    one = seeded.search("neural networks", k=5, arxiv_id="2211.12339")
+    assert [h.paper.arxiv_id for h in one] == ["2211.12339"]
+    assert seeded.search("GAN", author="Nobody Atall") == []
+
+
+def test_ask_fact_gives_exact_figure_with_citation(seeded):
+    answer = seeded.ask("What FID did SMaRt reach on ImageNet 64x64?")
+    assert isinstance(answer, Answer) and not answer.abstained
+    assert answer.answerer == "extractive"
+    assert "8.87 to 7.11" in answer.text
+    assert answer.citations[0].number == 1
+    assert answer.citations[0].paper.title.startswith("SMaRt")
+    assert "7.11" in answer.citations[0].passage
+    assert "[1]" in answer.text and answer.dropped_citations == []
+
+
+def test_every_extractive_sentence_is_cited_and_copied(seeded):
+    answer = seeded.ask("How does StyleSwin suppress blocking artifacts?")
+    assert not answer.abstained and answer.citations
+    for line in answer.text.splitlines():
+        assert "[" in line  # each answer line ends its sentences with a citation
+    for citation in answer.citations:
+        for sentence in citation.passage.split(". "):
+            assert sentence.rstrip(".") in citation.paper.abstract
+
+
+def test_metadata_questions_use_the_merged_record(seeded):
+    authors = seeded.ask("Who wrote TagAlign?")
+    assert "Qinying Liu" in authors.text and not authors.abstained
+    arxiv = seeded.ask("What is the arXiv id of Neural Dependencies Emerging from Learning Massive Categories?")
+    assert "2211.12339" in arxiv.text
+    date = seeded.ask("When was the paper on neural dependencies emerging from massive categories posted?")
+    assert "2022-11-21" in date.text
+
+
+def test_off_topic_and_unmentioned_questions_abstain(seeded):
+    for question in ("What is the capital city of Australia?", "What VQAv2 accuracy does BLIP-2 achieve?"):
+        answer = seeded.ask(question)
+        assert answer.abstained and answer.citations == [] and answer.text == ABSTAIN_TEXT
+
+
+def test_stream_yields_deltas_then_the_answer(seeded):
+    stream = seeded.stream("What FID did SMaRt reach on ImageNet 64x64?")
+    deltas = list(stream)
+    assert deltas and "".join(deltas) == stream.answer.text
+
+
+def test_chat_follow_up_refers_to_the_cited_paper(seeded):
+    chat = seeded.chat()
+    first = chat.ask("What is GeoD, the geometry-aware discriminator for 3D-aware GANs?")
+    assert first.citations and first.citations[0].paper.arxiv_id == "2209.15637"
+    follow = chat.ask("What does it additionally ask the discriminator to derive?")
+    assert follow.citations and follow.citations[0].paper.arxiv_id == "2209.15637"
+    assert "geometry" in follow.text
+    chat.reset()
+    assert chat.history == []
+
+
+def test_empty_question_is_a_clear_error(seeded):
+    with pytest.raises(ValueError, match="empty"):
+        seeded.ask("   ")
+
+
+def test_llm_answerer_without_configuration_is_refused(seeded):
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        seeded.ask("anything about GANs?", answerer="llm")
+
+
+def test_new_data_dir_has_no_papers(tmp_path):
+    assistant = Assistant(Settings(data_dir=tmp_path / "empty"))
+    assert assistant.papers() == []
+    assert assistant.search("GAN") == []
