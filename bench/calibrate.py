@@ -22,6 +22,29 @@ from rag.assistant import paper_text  # noqa: E402
 from rag.retrieval import SearchFilter  # noqa: E402
 
 
+def score_single(assistant: Assistant, mode: str, questions, papers) -> str:
+    """hit@1 / hit@5 / MRR of one side alone (same chunks, one hit per paper), as a baseline."""
+    from llama_index.core.schema import QueryBundle
+
+    from rag.retrieval import OnePerPaper
+
+    index = assistant.index
+    side = (index.vector_index.as_retriever(similarity_top_k=assistant.settings.candidates)
+            if mode == "dense only" else index.lexical)
+    hit1 = hit5 = rr = 0.0
+    answerable = [q for q in questions if q.answerable]
+    for q in answerable:
+        nodes = OnePerPaper(top_n=5).postprocess_nodes(side.retrieve(q.question), QueryBundle(q.question))
+        gold = set().union(*gold_ids(q, papers))
+        ranks = [i for i, n in enumerate(nodes, 1) if n.node.metadata.get("paper_id") in gold]
+        if ranks:
+            hit1 += ranks[0] == 1
+            hit5 += 1
+            rr += 1 / ranks[0]
+    n = len(answerable)
+    return f"hit@1 {hit1 / n:.3f}  hit@5 {hit5 / n:.3f}  MRR {rr / n:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default="/tmp/rag-calibrate")
@@ -35,6 +58,8 @@ def main() -> None:
     questions = load_questions()
     extractive = assistant.answerer("extractive")
     retriever = assistant._retriever()
+    for mode in ("dense only", "BM25 only"):
+        print(f"{mode:10s} " + score_single(assistant, mode, questions, papers))
     hit1 = hit5 = rr = 0.0
     answerable = unanswerable = 0
     rows = []

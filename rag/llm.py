@@ -24,7 +24,8 @@ def describe_error(exc: Exception, settings: Settings) -> str:
     if isinstance(exc, openai.RateLimitError):
         return f"LLM endpoint {where} is rate-limiting (HTTP 429) after {settings.llm_max_retries} retries"
     if isinstance(exc, openai.NotFoundError):
-        return f"LLM endpoint {where} has no model {settings.llm_model!r} (HTTP 404)"
+        return (f"LLM endpoint {where} has no model {settings.llm_model!r} (HTTP 404: {exc.message[:120]}); "
+                "check RAG_LLM_MODEL, and that the base URL ends with the API root (usually /v1)")
     if isinstance(exc, openai.APIStatusError):
         return f"LLM endpoint {where} failed with HTTP {exc.status_code}: {str(exc)[:200]}"
     return f"LLM call failed: {exc}"
@@ -56,6 +57,7 @@ class LLMAnswerer:
 
     def generate(self, question: str, hits: list[Hit], history: list[Turn]) -> Generator[str, None, Draft]:
         parts: list[str] = []
+        stream = None
         try:
             stream = self.client.chat.completions.create(
                 model=self.settings.llm_model,
@@ -71,6 +73,11 @@ class LLMAnswerer:
                     yield delta
         except openai.OpenAIError as exc:
             return Draft(text="".join(parts), error=describe_error(exc, self.settings))
+        finally:
+            # A reader that stops early (closed UI, Ctrl-C) closes this generator: hang up, so the
+            # connection is not left open and the server stops generating.
+            if stream is not None:
+                stream.close()
         text = "".join(parts).strip()
         refused = not text or REFUSAL.lower().rstrip(".") in text.lower()
         return Draft(text=REFUSAL if refused else text, abstained=refused)

@@ -22,11 +22,15 @@ def client(settings: Settings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
-        if url.scheme not in {"http", "https"} or not url.hostname:
+        try:
+            port = url.port  # raises ValueError for a port that is not a number in 0..65535
+        except ValueError:
+            port = -1
+        if url.scheme not in {"http", "https"} or not url.hostname or port == -1:
             raise StoreError(f"RAG_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
         try:
             return chromadb.HttpClient(
-                host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                host=url.hostname, port=port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https", settings=chroma_settings,
             )
         except Exception as exc:  # chromadb raises ValueError/ConnectionError variants
