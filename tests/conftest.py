@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,21 @@ def seeded(seeded_dir, tmp_path) -> Assistant:
     data = tmp_path / "seeded"
     shutil.copytree(seeded_dir, data)
     return Assistant(Settings(data_dir=data))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server started by a test, killing it if it does not exit."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(15)

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from rag.citations import validate_citations
 from rag.llm import LLMAnswerer
 from rag.models import Hit, Paper
 from rag.prompts import REFUSAL, SYSTEM
+from tests.conftest import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "What FID did SMaRt reach on ImageNet 64x64?"
@@ -41,13 +41,6 @@ MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def citation_numbers(text: str) -> list[int]:
     """Every number inside a [..] citation-looking group, independent of rag.citations."""
@@ -186,16 +179,6 @@ def _start_llama(launcher: list[str], gguf: Path, port: int, log: Path) -> subpr
         )
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
-
-
 def _wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -208,7 +191,7 @@ def _wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout: float = 1
         except (urllib.error.URLError, OSError, ValueError):
             pass
         time.sleep(0.3)
-    _stop(proc)
+    stop_process(proc)
     pytest.fail(f"llama_cpp.server not ready on port {port} within {timeout:.0f}s:\n{_log_tail(log)}")
 
 
@@ -250,12 +233,12 @@ def llm_server(tmp_path_factory) -> Iterator[str]:
             try:
                 yield f"http://127.0.0.1:{port}/v1"
             finally:
-                _stop(proc)
+                stop_process(proc)
             return
         try:
             proc.wait(10)  # a crashed server may still be exiting
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            stop_process(proc)
         if proc.returncode != -signal.SIGILL:
             pytest.fail(f"llama_cpp.server does not complete a chat request (exit {proc.returncode}):\n"
                         f"{_log_tail(log)}")

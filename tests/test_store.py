@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from rag import Assistant, Settings
 from rag.embedders import embedder_id
 from rag.index import FINGERPRINT_KEY
 from rag.store import EMBEDDER_KEY, StoreError, open_collection
+from tests.conftest import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTING = ROOT / "seeds" / "000_5005df3c1c9c486a.txt"  # 7 papers
@@ -38,12 +38,6 @@ The index is trained in minutes and updated incrementally when new shapes arrive
 Pelican Maps speed up geospatial joins by a factor of 3.2 while using one fifth of the memory of an R-tree. The code \
 and the benchmarks are released for reproducibility.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the server ---------------------------------------------------------------------------------------
@@ -78,12 +72,7 @@ def chroma_url(tmp_path_factory) -> Iterator[str]:
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop_process(proc)
 
 
 def server_client(url: str) -> chromadb.ClientAPI:
