@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
@@ -176,6 +177,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None)
     p.add_argument("--answerer", choices=["auto", "extractive", "llm"])
     p.set_defaults(run=cmd_chat)
+    # Other packages (ui, eval) add subcommands through the "rag.commands" entry-point group, so rag/
+    # never imports them: each entry point is a function(subparsers) that adds its parser and sets
+    # `run=callable(assistant, args) -> int`.
+    for plugin in sorted(entry_points(group="rag.commands"), key=lambda e: e.name):
+        plugin.load()(sub)
     return parser
 
 
