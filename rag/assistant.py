@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -90,8 +90,13 @@ class Assistant:
             return self._extractive
 
     # -- ingest and catalog ---------------------------------------------------------------------
-    def ingest(self, *paths: str | Path, progress: bool | None = None) -> IngestReport:
-        """Read files/folders of abstracts, merge them into the catalog and bring the index up to date."""
+    def ingest(self, *paths: str | Path, progress: bool | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Read files/folders of abstracts, merge them into the catalog and bring the index up to date.
+
+        ``progress``: terminal progress bar (None: only on a terminal). ``on_progress(done, total)``:
+        called after each embedded batch of chunks (for a UI's progress bar).
+        """
         if not paths:
             raise ValueError("ingest needs at least one file or folder")
         loaded = load([Path(p) for p in paths], self.settings.max_abstract_chars)
@@ -107,6 +112,8 @@ class Assistant:
             def tick(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
+                if on_progress:
+                    on_progress(done, total)
 
             try:
                 counts = self.index.sync(self.catalog.papers, progress=tick)
@@ -114,6 +121,19 @@ class Assistant:
                 bar.close()
         return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),
                             failed=loaded.failed, warnings=loaded.warnings, **counts)
+
+    def status(self) -> dict[str, str | int]:
+        """What this assistant runs on (shown in UIs; never includes an API key)."""
+        s = self.settings
+        return {
+            "papers": len(self.catalog.papers),
+            "chunks": self.index.count(),
+            "embedder": embedder_id(s),
+            "store": s.chroma_url or str(s.data_dir / "chroma"),
+            "answerer": s.effective_answerer,
+            "llm_endpoint": (s.llm_base_url or "https://api.openai.com/v1") if s.llm_configured else "none",
+            "llm_model": s.llm_model if s.llm_configured else "none",
+        }
 
     def papers(self) -> list[Paper]:
         """Every paper in the catalog."""
