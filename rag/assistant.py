@@ -15,6 +15,7 @@ from rag.catalog import Catalog
 from rag.citations import collect, validate_citations
 from rag.embedders import embedder_id, make_embedder
 from rag.extractive import ExtractiveAnswerer
+from rag.grounding import check_answer
 from rag.index import Index
 from rag.loaders import load
 from rag.models import Answer, Hit, IngestReport, Paper
@@ -53,7 +54,8 @@ class Assistant:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.catalog = Catalog(self.settings.data_dir / "catalog.json")
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards lazily built parts; held briefly
+        self._ingest_lock = threading.Lock()  # one ingest at a time; searches and answers go on meanwhile
         self._index: Index | None = None
         self._extractive: ExtractiveAnswerer | None = None
         self._llm: Answerer | None = None
@@ -64,10 +66,14 @@ class Assistant:
         with self._lock:
             if self._index is None:
                 self._index = Index(self.settings, make_embedder(self.settings), embedder_id(self.settings))
+                if not self.catalog.papers and self._index.count():
+                    # A new client of a shared Chroma server: take the catalog the store carries.
+                    self.catalog.restore(self._index.records())
+                    self.catalog.save()
             return self._index
 
     def _retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.index, self.catalog._by_id, self.settings.candidates)
+        return HybridRetriever(self.index, self.catalog._by_id, self.settings)
 
     def answerer(self, name: str | None = None) -> Answerer:
         """The answerer by name (`extractive` / `llm`), default from settings."""
@@ -103,10 +109,12 @@ class Assistant:
         broken = {where.rsplit(":", 1)[0] for where, _ in loaded.failed if where.endswith(":1")}
         # A file that could not be read at all keeps what an earlier ingest took from it.
         readable = [f for f in loaded.files if f not in broken or any(r.path == f for r in loaded.records)]
-        with self._lock:
+        with self._ingest_lock:
+            index = self.index
             self.catalog.replace_files(readable, loaded.records)
             self.catalog.save()
-            self._extractive = None
+            with self._lock:
+                self._extractive = None  # its term statistics come from the catalog
             bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
 
             def tick(done: int, total: int) -> None:
@@ -116,7 +124,7 @@ class Assistant:
                     on_progress(done, total)
 
             try:
-                counts = self.index.sync(self.catalog.papers, progress=tick)
+                counts = index.sync(self.catalog.papers, progress=tick)
             finally:
                 bar.close()
         return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),
@@ -137,6 +145,8 @@ class Assistant:
 
     def papers(self) -> list[Paper]:
         """Every paper in the catalog."""
+        if not self.catalog.papers and self.settings.chroma_url:
+            self.index  # noqa: B018 - opening the index restores the catalog from the server
         return list(self.catalog.papers)
 
     def paper(self, paper_id: str) -> Paper | None:
@@ -181,7 +191,7 @@ class Assistant:
             yield ABSTAIN_TEXT
             return Answer(question=question, text=ABSTAIN_TEXT, hits=hits, abstained=True, answerer=engine.name)
         draft: Draft = yield from engine.generate(question, hits, history)
-        return _finish(question, draft, hits, engine.name)
+        return _finish(question, draft, hits, engine.name, self.index.embed_model)
 
 
 def paper_text(paper: Paper) -> str:
@@ -197,7 +207,7 @@ def _check_query(text: str) -> str:
     return text[:2000]  # a question, not a document: keeps prompts and embeddings bounded
 
 
-def _finish(question: str, draft: Draft, hits: list[Hit], answerer: str) -> Answer:
+def _finish(question: str, draft: Draft, hits: list[Hit], answerer: str, embed_model=None) -> Answer:
     if draft.error:
         return Answer(question=question, text=f"No answer: {draft.error}. The retrieved sources are listed below.",
                       hits=hits, answerer=answerer, error=draft.error)  # type: ignore[arg-type]
@@ -205,8 +215,10 @@ def _finish(question: str, draft: Draft, hits: list[Hit], answerer: str) -> Answ
         return Answer(question=question, text=ABSTAIN_TEXT if draft.text == REFUSAL else draft.text, hits=hits,
                       abstained=True, answerer=answerer)  # type: ignore[arg-type]
     text, cited, dropped = validate_citations(draft.text, len(hits))
-    return Answer(question=question, text=text, citations=collect(cited, hits, draft.passages), hits=hits,
-                  answerer=answerer, dropped_citations=dropped)  # type: ignore[arg-type]
+    citations = collect(cited, hits, draft.passages)
+    # Copied sentences pass a lexical test at once; the embedder only sees sentences that test leaves open.
+    return Answer(question=question, text=text, citations=citations, hits=hits, answerer=answerer,  # type: ignore[arg-type]
+                  dropped_citations=dropped, support=check_answer(text, citations, embed_model))
 
 
 class Chat:

@@ -156,6 +156,20 @@ class Catalog:
         self.papers = build_papers(self.records)
         self._by_id = {p.id: p for p in self.papers}
 
+    def restore(self, papers: list[Paper]) -> None:
+        """Adopt papers read back from a shared store, with raw records rebuilt from their provenance."""
+        self.papers = sorted(papers, key=lambda p: p.id)
+        self._by_id = {p.id: p for p in self.papers}
+        self.records = []
+        for paper in self.papers:
+            for src in paper.sources:
+                f = src.fields
+                self.records.append(RawRecord(
+                    path=src.path, line=src.line, layout=src.layout, abstract=str(f.get("abstract", paper.abstract)),
+                    title=f.get("title"), authors=list(f.get("authors", [])), arxiv_id=f.get("arxiv_id"),
+                    date=f.get("date"), comment=f.get("comment"),
+                ))  # type: ignore[arg-type]
+
     def save(self) -> None:
         """Write atomically, so a killed ingest never leaves a half-written catalog."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,8 @@ from rag.models import Paper
 # Metadata kept on every chunk so filters and citations work from the vector store alone.
 # Title and authors are part of the embedded / BM25-indexed text; the rest is for filters and display.
 EMBED_KEYS = ("title", "authors")
+RECORD_KEY = "record"
+RECORD_HASH_KEY = "record_hash"
 
 
 @lru_cache(maxsize=8)
@@ -35,6 +37,14 @@ def paper_metadata(paper: Paper) -> dict[str, str | int]:
         "arxiv_id": paper.arxiv_id or "",
         "date": paper.date or "",
     }
+
+
+def record_metadata(paper: Paper) -> dict[str, str]:
+    """The whole record (with provenance), stored on the paper's first chunk so that any client of a shared
+    Chroma server can rebuild the catalog. Kept out of the LlamaIndex node (which would copy it into every
+    query result) and out of the content hash (provenance changes re-embed nothing)."""
+    record = paper.model_dump_json()
+    return {RECORD_KEY: record, RECORD_HASH_KEY: hashlib.sha1(record.encode()).hexdigest()[:16]}
 
 
 def chunk_paper(paper: Paper, tokens: int, overlap: int, embedder: str) -> list[TextNode]:

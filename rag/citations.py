@@ -11,6 +11,12 @@ from rag.models import Citation, Hit
 _GROUP = re.compile(r"([ \t]*)\[(\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*)\]")
 
 
+def neutralize(text: str) -> str:
+    """Source text with its own bracketed numbers ("prior work [2]") turned into "(2)", so that only the
+    answerer's markers are read as citations."""
+    return _GROUP.sub(lambda m: f"{m.group(1)}({m.group(2).strip()})", text)
+
+
 def _numbers(group: str) -> list[int]:
     out: list[int] = []
     for part in re.split(r"\s*[,;]\s*", group.strip()):

@@ -1,8 +1,9 @@
 """Extractive answerer: offline and instant. Every sentence of the answer is copied from a cited source.
 
 Content questions get the retrieved abstracts' sentences that cover the question's terms best
-(IDF-weighted, stemmed); questions about authors, arXiv ids, dates or venues are answered from the
-paper's merged record.
+(IDF-weighted, stemmed), plus the sentence of the same abstract that best covers what those miss (a
+two-part question gets both parts); questions about authors, arXiv ids, dates, venues or project/code
+links are answered from the paper's merged record.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Generator, Iterable
 import Stemmer
 
 from rag.answerer import Draft, Turn
+from rag.citations import neutralize
 from rag.models import Hit, Paper
 from rag.sentences import split_sentences
 
@@ -29,10 +31,15 @@ _WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
 # Questions about the record rather than the abstract's content.
 _ASKS = {
     "authors": re.compile(r"\bwho\b.*\b(wrote|write|writes|authored|authors?|behind)\b|\bauthors?\b|\bwritten by\b", re.I),
+    # "When was X posted?", not "what FID does X reach when trained on …" nor "When learning …, which …".
+    "date": re.compile(r"\b(when|(what|which) (year|date|month))\s+(was|were|did|is|has|had)\b|"
+                       r"\b(date|year)\b.*\b(posted|created|submitted|released)\b", re.I),
     "arxiv_id": re.compile(r"\barxiv\b.*\b(id|identifier|number)\b|\b(id|identifier)\b.*\barxiv\b", re.I),
-    "date": re.compile(r"\b(when|what year|which year|what date|which date|what month|posted|created)\b", re.I),
     "venue": re.compile(r"\b(venue|conference|accepted|published|appear|submitted|journal)\b", re.I),
+    "links": re.compile(r"\b(project (page|website)|home ?page|web ?page|url|github|where is the code|"
+                        r"code\b.*\b(released|available|hosted|link))\b", re.I),
 }
+_URL = re.compile(r"https?://\S+")
 _LIST = re.compile(r"\b(which|what|list|name)\b.*\bpapers\b|\bpapers\b.*\b(that|which|about|on|use|using)\b", re.I)
 
 
@@ -105,9 +112,17 @@ class ExtractiveAnswerer:
                 return (f"{label} dates from {paper.year}, going by its arXiv id {paper.arxiv_id} [1].",
                         f"arXiv:{paper.arxiv_id}")
             return f"The collection gives no date for {label} [1].", paper.label
-        value = paper.comment
-        return (f"For {label} the listing notes: {value} [1]." if value else
-                f"The collection gives no venue for {label} [1]."), value or paper.label
+        notes = split_sentences(paper.comment or "")
+        if field_name == "links":
+            notes = [n for n in notes if _URL.search(n)]
+            if not notes:
+                where = f"; its arXiv page is {paper.url}" if paper.url else ""
+                return f"The collection lists no project page or code link for {label}{where} [1].", paper.label
+        if not notes:
+            return f"The collection gives no venue for {label} [1].", paper.label
+        # Every sentence of the note carries the citation (a multi-sentence note is several claims).
+        cited = " ".join(f"{n.rstrip('.')} [1]." for n in notes)
+        return f"For {label} the listing notes: {cited}", " ".join(notes)
 
     def _sentences(self, question: str, hits: list[Hit]) -> list[tuple[float, int, int, str]]:
         """(score, hit number, position, sentence) for every sentence of the retrieved abstracts."""
@@ -129,6 +144,24 @@ class ExtractiveAnswerer:
                 scored.append((score, number, position, sentence))
         return sorted(scored, key=lambda s: -s[0])
 
+    def _complement(self, question: str, sentences: list[tuple[int, str]], picked: list[tuple[int, str]],
+                    min_gain: float = 0.1) -> tuple[int, str] | None:
+        """The sentence (of the same abstract) covering most of the question's weight the picked ones miss,
+        if it covers at least ``min_gain`` of it: a two-part question ("how much …, and how many …") gets
+        both parts answered."""
+        weights = {t: self.idf(t) for t in set(terms(question))}
+        total = sum(weights.values()) or 1.0
+        covered = {t for _, s in picked for t in terms(s)}
+        best_gain, best = 0.0, None
+        for position, sentence in sentences:
+            if (position, sentence) in picked:
+                continue
+            have = set(terms(sentence))
+            gain = sum(w for t, w in weights.items() if t not in covered and t in have) / total
+            if gain > best_gain:
+                best_gain, best = gain, (position, sentence)
+        return best if best_gain >= min_gain else None
+
     def generate(self, question: str, hits: list[Hit], history: list[Turn]) -> Generator[str, None, Draft]:
         field_name = asks_for(question)
         if field_name:
@@ -147,10 +180,15 @@ class ExtractiveAnswerer:
                 continue
             picked.append((position, sentence))
         chosen = {n: s for n, s in chosen.items() if s}
+        if not many and len(chosen) == 1:
+            number, picked = next(iter(chosen.items()))
+            extra = self._complement(question, [(p, s) for _, n, p, s in ranked if n == number], picked)
+            if extra:
+                picked.append(extra)
         parts, passages = [], {}
         for number, picked in chosen.items():
             picked.sort()
-            body = " ".join(f"{sentence} [{number}]" for _, sentence in picked)
+            body = " ".join(f"{neutralize(sentence)} [{number}]" for _, sentence in picked)
             parts.append(f"{short_label(hits[number - 1].paper)}: {body}")
             passages[number] = " ".join(sentence for _, sentence in picked)
         for number, part in enumerate(parts):

@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 
-import bm25s
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -20,10 +19,11 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag.chunking import chunk_paper
+from rag.chunking import RECORD_HASH_KEY, RECORD_KEY, chunk_paper, record_metadata
 from rag.models import Paper
 from rag.settings import Settings
 from rag.store import EMBEDDER_KEY, open_collection
+
 
 FINGERPRINT_KEY = "rag_fingerprint"
 _PAGE = 5000  # rows per Chroma get(); keeps memory flat on large collections
@@ -71,12 +71,15 @@ class Index:
                 yield chunk_id, dict(meta or {}), doc
             offset += len(ids)
 
-    def state(self) -> dict[str, tuple[str, int]]:
-        """paper_id -> (content hash, chunks present) as Chroma holds them."""
+    def state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
+        """As Chroma holds them: paper_id -> (content hash, chunks present), and paper_id -> stored record hash."""
         seen: dict[str, tuple[str, int]] = {}
+        records: dict[str, str] = {}
         for _, meta, _ in self._rows(["metadatas"]):
             _tally(seen, meta)
-        return seen
+            if RECORD_HASH_KEY in meta:
+                records[str(meta.get("paper_id"))] = str(meta[RECORD_HASH_KEY])
+        return seen, records
 
     def _fingerprint(self, state: dict[str, tuple[str, int]]) -> str:
         return hashlib.sha1(json.dumps(sorted(state.items())).encode()).hexdigest()
@@ -86,6 +89,20 @@ class Index:
 
     def count(self) -> int:
         return self.collection.count()
+
+    def records(self) -> list[Paper]:
+        """The paper records stored with the chunks (what a client of a shared server rebuilds its catalog from)."""
+        papers = []
+        for offset in range(0, self.count(), _PAGE):
+            page = self.collection.get(where={"chunk": 0}, include=["metadatas"], limit=_PAGE, offset=offset)
+            papers += [Paper.model_validate_json(m[RECORD_KEY]) for m in page["metadatas"] or [] if RECORD_KEY in m]
+        return papers
+
+    def _write_records(self, papers: list[Paper]) -> None:
+        """Store each paper's record on its first chunk (Chroma merges it into that chunk's metadata)."""
+        for start in range(0, len(papers), _PAGE):
+            batch = papers[start:start + _PAGE]
+            self.collection.update(ids=[f"{p.id}#0" for p in batch], metadatas=[record_metadata(p) for p in batch])
 
     # -- lexical -------------------------------------------------------------------------------
     def _load_lexical(self) -> None:
@@ -120,10 +137,13 @@ class Index:
     def sync(self, papers: list[Paper], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Make Chroma hold exactly these papers' chunks; embed only what is new or changed."""
         s = self.settings
-        have = self.state()
+        have, stored_records = self.state()
         want = {p.id: chunk_paper(p, s.chunk_tokens, s.chunk_overlap, self.embedder) for p in papers}
         counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
         todo: list[TextNode] = []
+        # Records to (re)write: papers embedded now, and unchanged ones whose provenance changed (a record
+        # missing after a killed ingest counts as changed).
+        records = {p.id: p for p in papers if stored_records.get(p.id) != record_metadata(p)[RECORD_HASH_KEY]}
         stale: list[str] = [pid for pid in have if pid not in want]
         for pid, nodes in want.items():
             current = have.get(pid)
@@ -136,6 +156,7 @@ class Index:
             todo += nodes
         counts["removed"] = sum(1 for pid in stale if pid not in want)
         if not todo and not stale:
+            self._write_records(list(records.values()))
             if (self.collection.metadata or {}).get(FINGERPRINT_KEY) != self._fingerprint(have) or not self.lexical:
                 self.rebuild_lexical()
             return counts
@@ -144,14 +165,18 @@ class Index:
             self.collection.delete(where={"paper_id": {"$in": stale[start:start + 500]}})
         batch = s.embed_batch_size
         done = 0
+        texts_of = {n.node_id: n.get_content(metadata_mode="embed") for n in todo}  # type: ignore[arg-type]
+        # Batches of similar length pad little: what sentence-transformers does inside one encode() call.
+        todo.sort(key=lambda n: len(texts_of[n.node_id]))
         for start in range(0, len(todo), batch):
             nodes = todo[start:start + batch]
-            texts = [n.get_content(metadata_mode="embed") for n in nodes]  # type: ignore[arg-type]
+            texts = [texts_of[n.node_id] for n in nodes]
             for node, vector in zip(nodes, self.embed_model.get_text_embedding_batch(texts), strict=True):
                 node.embedding = vector
             self.vector_store.add(nodes)
             done += len(nodes)
             if progress:
                 progress(done, len(todo))
+        self._write_records(list(records.values()))
         self.rebuild_lexical()
         return counts

@@ -83,7 +83,7 @@ class Hit(BaseModel):
 
     paper: Paper
     passage: str
-    score: float = Field(description="Fused (reciprocal-rank) score; higher is better.")
+    score: float = Field(description="Fused score (see RAG_FUSION); higher is better.")
     similarity: float | None = Field(None, description="Cosine similarity of the best chunk to the query, if dense.")
 
 
@@ -93,6 +93,25 @@ class Citation(BaseModel):
     number: int
     paper: Paper
     passage: str
+
+
+class SentenceSupport(BaseModel):
+    """Whether one answer sentence is backed by the sources it cites (checked by rag/grounding.py)."""
+
+    sentence: str = Field(description="The sentence, without its citation marks.")
+    citations: list[int] = Field(default_factory=list, description="Citation numbers the sentence carries.")
+    verdict: Literal["supported", "partial", "unsupported"] = Field(
+        description="supported: every number and name, and (nearly) all of the content, is in the cited sources; "
+        "partial: a name or much of the content is missing; unsupported: a number is missing, little matches, "
+        "or the sentence cites nothing."
+    )
+    missing: list[str] = Field(
+        default_factory=list, description="Numbers and named terms of the sentence found in none of its sources."
+    )
+    score: float = Field(0.0, description="Content-word coverage or embedding similarity, whichever is higher (0..1).")
+    method: Literal["verbatim", "lexical", "embedding", "judge", "uncited"] = Field(
+        "lexical", description="What decided the verdict: a verbatim copy, word/figure overlap, embeddings, a judge."
+    )
 
 
 class Answer(BaseModel):
@@ -108,6 +127,11 @@ class Answer(BaseModel):
         default_factory=list, description="Citation numbers the answerer produced that point at no source."
     )
     error: str | None = Field(None, description="Why the answerer failed (the hits are still returned).")
+    support: list[SentenceSupport] = Field(
+        default_factory=list,
+        description="Per answer sentence: is it backed by the sources it cites (offline check, rag/grounding.py)? "
+        "Empty for abstentions and errors.",
+    )
 
 
 class IngestReport(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rag.citations import neutralize
 from rag.models import Hit
 
 REFUSAL = "The collection does not say."
@@ -28,7 +29,8 @@ def format_source(number: int, hit: Hit) -> str:
                         paper.comment) if x]
     if meta:
         head.append(" | ".join(meta))
-    return f"<source id=\"{number}\">\n" + _fence("\n".join(head) + "\n" + paper.abstract) + "\n</source>"
+    # The abstract's own "[2]"-style references would read as citation numbers: neutralised first.
+    return f"<source id=\"{number}\">\n" + _fence("\n".join(head) + "\n" + neutralize(paper.abstract)) + "\n</source>"
 
 
 def user_message(question: str, hits: list[Hit]) -> str:

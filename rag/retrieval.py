@@ -1,4 +1,4 @@
-"""Hybrid retrieval on LlamaIndex: Chroma (dense) + BM25 (lexical), reciprocal-rank fused, one hit per paper."""
+"""Hybrid retrieval on LlamaIndex: Chroma (dense) + BM25 (lexical), fused, one hit per paper."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pydantic import Field
 
 from rag.index import Index, LexicalRetriever
 from rag.models import Hit, Paper
+from rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,14 @@ class OnePerPaper(BaseNodePostprocessor):
 
 
 class HybridRetriever:
-    """Dense + lexical candidates, fused by reciprocal rank, then one hit per paper."""
+    """Dense + lexical candidates, fused (relative score or reciprocal rank), then one hit per paper."""
 
-    def __init__(self, index: Index, papers: dict[str, Paper], candidates: int) -> None:
+    def __init__(self, index: Index, papers: dict[str, Paper], settings: Settings) -> None:
         self.index = index
         self.papers = papers
-        self.candidates = candidates
+        self.candidates = settings.candidates
+        self.mode = FUSION_MODES.RELATIVE_SCORE if settings.fusion == "relative" else FUSION_MODES.RECIPROCAL_RANK
+        self.dense_weight = settings.dense_weight
 
     def _lexical(self, filters: MetadataFilters | None) -> LexicalRetriever | None:
         base = self.index.lexical
@@ -117,11 +120,13 @@ class HybridRetriever:
             self.index.vector_index.as_retriever(similarity_top_k=self.candidates, filters=filters), similarities
         )
         retrievers: list[BaseRetriever] = [dense]
+        weights = [1.0]
         lexical = self._lexical(filters)
         if lexical is not None:
             retrievers.append(lexical)
+            weights = [self.dense_weight, 1.0 - self.dense_weight]
         fusion = QueryFusionRetriever(
-            retrievers, mode=FUSION_MODES.RECIPROCAL_RANK, similarity_top_k=2 * self.candidates,
+            retrievers, mode=self.mode, similarity_top_k=2 * self.candidates, retriever_weights=weights,
             num_queries=1, use_async=False, llm=MockLLM(),  # one query: no LLM call is ever made
         )
         nodes = OnePerPaper(top_n=k).postprocess_nodes(fusion.retrieve(query))

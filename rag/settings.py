@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     )
 
     top_k: int = Field(5, ge=1, le=100, description="Papers returned by search and given to the answerer.")
+    fusion: Literal["relative", "rrf"] = Field(
+        "relative",
+        description="How dense and BM25 results are fused: `relative` (min-max normalised scores, weighted; "
+        "measured best, see README) or `rrf` (reciprocal rank).",
+    )
+    dense_weight: float = Field(
+        0.4, ge=0.0, le=1.0, description="Weight of the dense side in `relative` fusion (BM25 gets the rest)."
+    )
     candidates: int = Field(
         30, ge=1, le=1000, description="Chunks fetched from each of the dense and BM25 sides before fusion."
     )
@@ -76,6 +84,15 @@ class Settings(BaseSettings):
 
     history_turns: int = Field(4, ge=0, le=50, description="Previous chat turns kept for follow-up questions.")
 
+    judge_base_url: str | None = Field(
+        None, description="`rag eval` only: OpenAI-compatible server whose model judges whether each answer sentence "
+        "is entailed by its cited sources. Unset (and no RAG_JUDGE_API_KEY): the offline check of rag/grounding.py."
+    )
+    judge_api_key: SecretStr | None = Field(
+        None, description="`rag eval` only: API key of the judge (RAG_JUDGE_API_KEY); with it alone the judge is OpenAI."
+    )
+    judge_model: str = Field("gpt-4o-mini", description="`rag eval` only: model name sent to the judge endpoint.")
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens:
@@ -90,6 +107,11 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when a key or an OpenAI-compatible base URL is set."""
         return bool(self.llm_base_url or (self.llm_api_key and self.llm_api_key.get_secret_value()))
+
+    @property
+    def judge_configured(self) -> bool:
+        """True when `rag eval` should ask an LLM judge about grounding instead of the offline check."""
+        return bool(self.judge_base_url or (self.judge_api_key and self.judge_api_key.get_secret_value()))
 
     @property
     def effective_answerer(self) -> Literal["extractive", "llm"]:

@@ -56,3 +56,10 @@ def test_collect_maps_numbers_to_hits_and_passages():
         (3, "abs:3", "passage 3"), (1, "abs:1", "the exact sentence"),
     ]
     assert collect([], hits) == []
+
+
+def test_neutralize_turns_source_brackets_into_parentheses():
+    from rag.citations import neutralize
+
+    assert neutralize("as in prior work [2] and [3, 4].") == "as in prior work (2) and (3, 4)."
+    assert validate_citations(neutralize("prior work [2]") + " [1]", 3)[1] == [1]

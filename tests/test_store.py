@@ -241,3 +241,17 @@ def test_embedded_assistant_records_its_embedder_and_fingerprint(tmp_path):
     assert meta[FINGERPRINT_KEY] == (tmp_path / "d" / "bm25" / "abstracts" / "fingerprint").read_text()
     assert assistant.index.collection.configuration_json["hnsw"]["space"] == "cosine"
     assert len(Assistant(settings).papers()) == 7  # the catalog persisted beside the index
+
+
+def test_a_new_client_of_the_server_rebuilds_the_catalog_from_it(chroma_url, tmp_path):
+    first = Assistant(Settings(data_dir=tmp_path / "a", chroma_url=chroma_url, collection="shared"))
+    first.ingest(LISTING, progress=False)
+    other = Assistant(Settings(data_dir=tmp_path / "b", chroma_url=chroma_url, collection="shared"))
+    papers = other.papers()  # no local catalog: it comes from the server
+    assert {p.id for p in papers} == {p.id for p in first.papers()}
+    smart = next(p for p in papers if (p.title or "").startswith("SMaRt"))
+    assert smart.sources and smart.sources[0].path.endswith("000_5005df3c1c9c486a.txt")
+    assert other.search("score matching regularity", k=1)[0].paper.id == smart.id
+    # Ingesting the same file from the other client re-embeds nothing: the raw records came along.
+    report = other.ingest(LISTING, progress=False)
+    assert (report.unchanged, report.added, report.updated) == (7, 0, 0)
