@@ -24,9 +24,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
+# The web chat on http://127.0.0.1:7860 (`rag ui` ingests seeds/ first when the collection is empty).
 run: setup
-	@test -f .rag/catalog.json || $(BIN)/rag ingest seeds
-	$(BIN)/rag chat
+	$(BIN)/rag ui
 
 test: setup-test
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,296 @@
+"""The Gradio app: a chat with cited answers, the papers catalog, and uploads. Everything goes through Assistant."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import threading
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from rag.answerer import Turn
+from rag.assistant import Assistant, Chat
+from ui import render
+
+# Questions the seed abstracts answer (shown on first load when the collection is the seeds).
+EXAMPLES = [
+    "What FID did SMaRt reach on ImageNet 64x64?",
+    "Who wrote TagAlign?",
+    "How long does GigaGAN take to synthesize a 512px image?",
+    "What is GeoD?",
+    "How many nodes and triplets does the UKnow knowledge graph contain?",
+]
+UPLOAD_TYPES = [".txt", ".md", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"]
+STORAGE_KEY = "rag-abstracts-chat"
+CSS = """
+.rag-question, .rag-answer { line-height: 1.5; }
+.rag-ref { color: var(--color-accent); font-weight: 600; }
+.rag-sources-title { margin-top: .8em; font-weight: 600; font-size: .9em; opacity: .8; }
+.rag-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .5em .75em; margin: .5em 0;
+            background: var(--background-fill-secondary); }
+.rag-num { color: var(--color-accent); font-weight: 700; }
+.rag-meta { font-size: .85em; opacity: .85; margin: .2em 0; }
+.rag-passage { margin: .3em 0 0 0; padding-left: .6em; border-left: 3px solid var(--color-accent); font-size: .9em; }
+.rag-passage mark { background: #fde68a; color: #111; padding: 0 .1em; }
+.rag-note { font-weight: 700; color: #b45309; }
+.rag-error { color: #b91c1c; }
+.rag-dropped { font-size: .8em; opacity: .7; }
+.rag-record th { text-align: left; vertical-align: top; white-space: nowrap; }
+.rag-where { font-size: .85em; opacity: .8; }
+.rag-missing { opacity: .5; font-style: italic; }
+.rag-status table { font-size: .8em; width: 100%; }
+.rag-status th, .rag-status td { padding: .15em .4em !important; }
+.rag-status th { white-space: nowrap; }
+.rag-status td { word-break: break-all; }
+"""
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def build_app(assistant: Assistant, *, llm_slots: int = 2, examples: list[str] | None = None) -> gr.Blocks:
+    """The web chat over ``assistant``. ``llm_slots`` bounds concurrent LLM answers (searches are not bounded)."""
+    ui = _Handlers(assistant, threading.BoundedSemaphore(llm_slots))
+    settings = assistant.settings
+    choices = ["extractive", "llm"] if settings.llm_configured else ["extractive"]
+    shown_examples = examples if examples is not None else (EXAMPLES if assistant.papers() else [])
+
+    # Analytics off: the project works offline and sends nothing anywhere. Uploads are copied into the data dir,
+    # so Gradio's temporary copies can go after an hour.
+    with gr.Blocks(title="rag-abstracts · cited answers", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
+        chat_state = gr.State(None)  # one rag Chat per browser session, created on first question
+        saved = gr.BrowserState({"messages": [], "turns": []}, storage_key=STORAGE_KEY)
+        gr.Markdown("## Cited answers from paper abstracts")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation", show_label=False, elem_id="chatbot", height=560, sanitize_html=True,
+                        allow_tags=False, latex_delimiters=[], render_markdown=True, buttons=["copy"],
+                        feedback_options=None, layout="panel",
+                        examples=[{"text": q} for q in shown_examples] or None,
+                        placeholder="Ask a question about the papers in the collection. "
+                                    "Every claim in an answer cites the paper it comes from.",
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(label="Question", placeholder="Ask about the papers…",
+                                              show_label=False, scale=5, elem_id="question", max_lines=4)
+                        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    new = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+                with gr.Column(scale=1, min_width=260):
+                    gr.Markdown("### Settings")
+                    answerer = gr.Radio(choices, value=settings.effective_answerer, label="Answerer",
+                                        info=None if settings.llm_configured else
+                                        "llm needs RAG_LLM_BASE_URL or OPENAI_API_KEY")
+                    k = gr.Slider(1, 20, value=min(settings.top_k, 20), step=1, label="Number of sources")
+                    years = ["any", *_years(assistant)]
+                    with gr.Row():
+                        year_from = gr.Dropdown(years, value="any", label="From year", allow_custom_value=True)
+                        year_to = gr.Dropdown(years, value="any", label="To year", allow_custom_value=True)
+                    author = gr.Textbox(label="Author contains", placeholder="e.g. Yujun Shen")
+                    with gr.Accordion("Status", open=True):
+                        status = gr.Markdown(elem_id="status", sanitize_html=True, latex_delimiters=[])
+            with gr.Tab("Papers", id="papers"):
+                with gr.Row():
+                    query = gr.Textbox(placeholder="Search the catalog (empty: list every paper)", show_label=False,
+                                       scale=5, elem_id="paper-query")
+                    search = gr.Button("Search", scale=1)
+                table = gr.Dataframe(headers=render.PAPER_COLUMNS, datatype="str", interactive=False, wrap=True,
+                                     max_height=420, elem_id="papers", column_widths=["40%", "25%", "7%", "12%", "16%"],
+                                     label="Papers (click a row for its record and provenance)")
+                detail = gr.Markdown(elem_id="paper-detail", sanitize_html=True, latex_delimiters=[])
+            with gr.Tab("Add abstracts", id="add"):
+                gr.Markdown("Listings (.txt) in any layout `rag ingest` reads, JSONL / JSON or CSV / TSV.")
+                files = gr.File(label="Files of abstracts", file_count="multiple", file_types=UPLOAD_TYPES,
+                                elem_id="upload")
+                add = gr.Button("Add to the collection", variant="primary")
+                report = gr.Markdown(elem_id="ingest-report", sanitize_html=True, latex_delimiters=[])
+
+        options = [answerer, k, year_from, year_to, author]
+        asked = {"fn": ui.respond, "inputs": [question, chatbot, chat_state, *options],
+                 "outputs": [chatbot, question, chat_state]}
+        saving = {"fn": ui.save, "inputs": [chatbot, chat_state], "outputs": [saved], "api_visibility": "private"}
+        question.submit(**asked, api_name="ask").then(**saving)
+        ask.click(**asked, api_visibility="private").then(**saving)
+        chatbot.example_select(ui.respond_example, [chatbot, chat_state, *options], [chatbot, question, chat_state],
+                               api_visibility="private").then(**saving)
+        new.click(ui.new_conversation, [chat_state], [chatbot, chat_state, saved], api_name="new_conversation")
+
+        query.submit(ui.papers, [query], [table], api_name="papers")
+        search.click(ui.papers, [query], [table], api_visibility="private")
+        table.select(ui.select_paper, None, [detail], api_visibility="private")
+        add.click(ui.ingest, [files], [report, table, status], api_name="ingest", concurrency_limit=1)
+        gr.api(ui.paper, api_name="paper")
+        gr.api(ui.status, api_name="status")
+
+        demo.load(ui.restore, [saved], [chatbot, chat_state], api_visibility="private")
+        demo.load(ui.overview, None, [table, status], api_visibility="private")
+    # Several users at once: searches and extractive answers run concurrently; LLM answers take a slot of llm_gate.
+    demo.queue(default_concurrency_limit=16, max_size=256)
+    return demo
+
+
+class _Handlers:
+    """The app's event handlers; each request's failure is rendered into its own output only."""
+
+    def __init__(self, assistant: Assistant, llm_gate: threading.BoundedSemaphore) -> None:
+        self.assistant = assistant
+        self.llm_gate = llm_gate
+        self.uploads = assistant.settings.data_dir / "uploads"
+
+    # -- chat ---------------------------------------------------------------------------------------
+    def respond(self, question: str, history: list[dict] | None, chat: Chat | None, answerer: str | None,
+                k: float | None, year_from: str | None, year_to: str | None,
+                author: str | None) -> Generator[tuple[list[dict], str, Chat], None, None]:
+        """Stream the answer to ``question`` into the chat, then replace it with the answer and its citation cards."""
+        history = list(history or [])
+        chat = chat or self.assistant.chat()
+        if not (question or "").strip():
+            yield history, "", chat
+            return
+        history.append({"role": "user", "content": render.render_question(question)})
+        history.append({"role": "assistant", "content": render.render_streaming("…")})
+        yield history, "", chat
+        gate = self.llm_gate if (answerer or self.assistant.settings.effective_answerer) == "llm" else None
+        try:
+            options = {"answerer": answerer or None, "k": int(k) if k else None, "year_from": _year(year_from),
+                       "year_to": _year(year_to), "author": (author or "").strip() or None}
+            if gate and not gate.acquire(blocking=False):
+                history[-1]["content"] = render.render_streaming("Waiting for a free LLM slot…")
+                yield history, "", chat
+                if not gate.acquire(timeout=self.assistant.settings.llm_timeout * 2):
+                    gate = None
+                    raise TimeoutError("the LLM is busy with other questions; try again shortly")
+            try:
+                stream = chat.stream(question, **options)
+                text = ""
+                for delta in stream:
+                    text += delta
+                    history[-1]["content"] = render.render_streaming(text)
+                    yield history, "", chat
+                history[-1]["content"] = render.render_answer(stream.result())
+            finally:
+                if gate:
+                    gate.release()
+        except Exception as exc:  # noqa: BLE001 - shown in this chat only, the app keeps serving
+            expected = isinstance(exc, ValueError | TimeoutError)  # bad input or a busy LLM: the message says it all
+            history[-1]["content"] = render.render_error(str(exc) if expected else f"{type(exc).__name__}: {exc}")
+        yield history, "", chat
+
+    def respond_example(self, history: list[dict] | None, chat: Chat | None, answerer: str | None, k: float | None,
+                        year_from: str | None, year_to: str | None, author: str | None,
+                        evt: gr.SelectData) -> Generator[tuple[list[dict], str, Chat], None, None]:
+        """An example question clicked in the empty chat."""
+        value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
+        yield from self.respond(str(value.get("text", "")), history, chat, answerer, k, year_from, year_to, author)
+
+    def new_conversation(self, chat: Chat | None) -> tuple[list, Chat | None, dict]:
+        if chat is not None:
+            chat.reset()
+        return [], chat, {"messages": [], "turns": []}
+
+    def save(self, history: list[dict] | None, chat: Chat | None) -> dict:
+        """What the browser keeps so a reload shows the conversation, each answer with its own sources."""
+        turns = [{"question": t.question, "answer": t.answer, "cited_ids": list(t.cited_ids)}
+                 for t in (chat.history if chat else [])]
+        return {"messages": history or [], "turns": turns}
+
+    def restore(self, saved: dict | None) -> tuple[list, Chat]:
+        chat = self.assistant.chat()
+        saved = saved if isinstance(saved, dict) else {}
+        for turn in saved.get("turns") or []:
+            if isinstance(turn, dict) and isinstance(turn.get("question"), str) and isinstance(turn.get("answer"), str):
+                ids = [i for i in turn.get("cited_ids") or [] if isinstance(i, str)]
+                chat.history.append(Turn(turn["question"], turn["answer"], ids))
+        messages = [m for m in saved.get("messages") or [] if isinstance(m, dict) and m.get("role") in
+                    ("user", "assistant")]
+        return messages, chat
+
+    # -- catalog ------------------------------------------------------------------------------------
+    def papers(self, query: str | None) -> pd.DataFrame:
+        """Every paper (empty query) or the papers most relevant to the query, best first."""
+        if (query or "").strip():
+            found = [hit.paper for hit in self.assistant.search(query, 50)]
+        else:
+            found = sorted(self.assistant.papers(), key=lambda p: p.label.lower())
+        return pd.DataFrame([render.paper_row(p) for p in found], columns=render.PAPER_COLUMNS)
+
+    def paper(self, paper_id: str) -> str:
+        """One paper's merged record, provenance and conflicts, by id."""
+        found = self.assistant.paper((paper_id or "").strip())
+        return render.render_paper(found) if found else render.render_error(f"no paper with id {paper_id!r}")
+
+    def select_paper(self, evt: gr.SelectData) -> str:
+        row = evt.row_value or []
+        return self.paper(str(row[-1])) if row else ""
+
+    def status(self) -> dict:
+        """What the assistant runs on: papers, chunks, embedder, store, answerer, LLM endpoint and model."""
+        return dict(self.assistant.status())
+
+    def overview(self) -> tuple[pd.DataFrame, str]:
+        return self.papers(""), render.render_status(self.assistant.status())
+
+    # -- uploads ------------------------------------------------------------------------------------
+    def ingest(self, files: list[str] | None,
+               progress: gr.Progress = gr.Progress()) -> tuple[str, Any, str]:  # noqa: B008 - Gradio's idiom
+        """Ingest uploaded files; the report lists what was added, updated, unchanged and rejected (file:line, why)."""
+        if not files:
+            return render.render_error("choose one or more files first"), gr.skip(), gr.skip()
+        progress(0, desc="Reading files")
+
+        def embedded(done: int, total: int) -> None:
+            if total:
+                progress((done, total), desc="Embedding", unit="chunks")
+
+        try:
+            names = {str(self._store_upload(Path(upload))): Path(upload).name for upload in files}
+            report = self.assistant.ingest(*names, progress=False, on_progress=embedded)
+        except Exception as exc:  # noqa: BLE001 - reported in the page, the app keeps serving
+            return render.render_error(str(exc)), gr.skip(), gr.skip()
+        table, status = self.overview()
+        return render.render_report(report, names), table, status
+
+    def _store_upload(self, upload: Path) -> Path:
+        """A stable copy under the data dir, named by content: re-uploading the same file changes nothing."""
+        digest = hashlib.sha256(upload.read_bytes()).hexdigest()[:12]
+        stem = _SAFE_NAME.sub("_", upload.stem)[:60] or "upload"
+        suffix = upload.suffix.lower() if upload.suffix.lower() in UPLOAD_TYPES else ".txt"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        stored = self.uploads / f"{stem}-{digest}{suffix}"
+        if not stored.exists():
+            shutil.copyfile(upload, stored)
+        return stored
+
+
+def _years(assistant: Assistant) -> list[str]:
+    return [str(y) for y in sorted({p.year for p in assistant.papers() if p.year})]
+
+
+def _year(value: str | float | None) -> int | None:
+    """A year filter from the dropdown ("any" or empty: no bound)."""
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("", "any", "none", "0"):
+        return None
+    if not re.fullmatch(r"\d{4}", text.removesuffix(".0")):
+        raise ValueError(f"not a year: {str(value)[:20]!r}")
+    return int(text.removesuffix(".0"))
+
+
+def launch(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           auth: list[tuple[str, str]] | None = None, llm_slots: int = 2, block: bool = True) -> gr.Blocks:
+    """Build and serve the app. Callers check ``auth`` for non-loopback hosts (see ui.cli)."""
+    assistant.status()  # load the embedder and index now, not on the first question
+    demo = build_app(assistant, llm_slots=llm_slots)
+    demo.launch(**launch_options(), server_name=host, server_port=port, share=share, auth=auth or None,
+                prevent_thread_lock=not block)
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """Options every launch of the app should pass (tests use them too)."""
+    return {"css": CSS, "max_file_size": "50mb", "footer_links": ["api"], "show_error": False}
