@@ -43,6 +43,10 @@ def _reference(number: int, paper: Paper) -> str:
 def _print_answer_tail(answer: Answer) -> None:
     if answer.dropped_citations:
         print(f"\n(removed citation numbers that point at no source: {answer.dropped_citations})")
+    weak = [s for s in answer.support if s.verdict != "supported"]
+    for s in weak:
+        missing = f"; not in the cited sources: {', '.join(s.missing)}" if s.missing else ""
+        print(f"(⚠ {s.verdict}: “{s.sentence[:100]}”{missing})")
     if answer.citations:
         print("\nReferences:")
         for c in answer.citations:

@@ -79,3 +79,18 @@ def test_user_errors_are_one_line(tmp_path, args, env, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith("rag: error:")]) == 1
+
+
+def test_answer_tail_flags_unsupported_sentences(capsys):
+    from rag.cli import _print_answer_tail
+    from rag.models import Answer, Citation, Paper, SentenceSupport
+
+    paper = Paper(id="p", title="GeoD", abstract="We propose GeoD, a geometry-aware discriminator.")
+    answer = Answer(question="q", text="GeoD reaches FID 3.1 [1]", answerer="llm",
+                    citations=[Citation(number=1, paper=paper, passage=paper.abstract)],
+                    support=[SentenceSupport(sentence="GeoD reaches FID 3.1", citations=[1], verdict="unsupported",
+                                             missing=["3.1"])])
+    _print_answer_tail(answer)
+    out = capsys.readouterr().out
+    assert "(⚠ unsupported: “GeoD reaches FID 3.1”; not in the cited sources: 3.1)" in out
+    assert "References:\n[1] GeoD\n" in out

@@ -185,3 +185,19 @@ def test_status_shows_known_fields_only():
 def test_paper_rows_are_plain_text():
     row = render.paper_row(hostile(authors=["A", "B", "C", "D"]))
     assert row == [HOSTILE_TITLE, "A, B, C et al.", "2024", "2401.00001", "arxiv:2401.00001"]
+
+
+def test_sentences_the_sources_do_not_back_are_flagged_inertly():
+    from rag.models import SentenceSupport
+
+    paper = Paper(id="p", title="GeoD", abstract="We propose GeoD, a geometry-aware discriminator for 3D GANs.")
+    base = dict(question="q", answerer="llm", citations=[Citation(number=1, paper=paper, passage=paper.abstract)])
+    claim = "GeoD reaches FID 3.1 <img src=x onerror=alert(1)>"
+    weak = Answer(text=f"{claim} [1]", support=[
+        SentenceSupport(sentence=claim, citations=[1], verdict="unsupported", missing=["3.1"])], **base)
+    fragment = render.render_answer(weak)
+    assert_inert(fragment)
+    assert "Not fully backed by the cited sources" in fragment and "unsupported" in fragment and "3.1" in fragment
+    fine = Answer(text="We propose GeoD. [1]", support=[
+        SentenceSupport(sentence="We propose GeoD.", citations=[1], verdict="supported")], **base)
+    assert "Not fully backed" not in render.render_answer(fine)

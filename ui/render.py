@@ -97,7 +97,20 @@ def render_answer(answer: Answer) -> str:
         numbers = ", ".join(str(n) for n in answer.dropped_citations)
         dropped = f'<div class="rag-dropped">Removed citation numbers that point at no source: {numbers}</div>'
     sources = f'<div class="rag-sources-title">Sources</div><div class="rag-cards">{cards}</div>' if cards else ""
-    return f'<div class="rag-answer"><div class="rag-text">{text}</div>{dropped}{sources}</div>'
+    return f'<div class="rag-answer"><div class="rag-text">{text}</div>{dropped}{render_support(answer)}{sources}</div>'
+
+
+def render_support(answer: Answer) -> str:
+    """A warning listing the answer sentences its cited sources do not fully back (Answer.support)."""
+    weak = [s for s in answer.support if s.verdict != "supported"]
+    if not weak:
+        return ""
+    items = "".join(
+        f'<li><span class="rag-verdict">{escape(s.verdict)}</span>: “{escape(s.sentence)}”'
+        + (f' (not in the cited sources: {escape(", ".join(s.missing))})' if s.missing else "") + "</li>"
+        for s in weak
+    )
+    return f'<div class="rag-unsupported">⚠ Not fully backed by the cited sources:<ul>{items}</ul></div>'
 
 
 def _ref(match: re.Match[str], cited: set[int]) -> str:
