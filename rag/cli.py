@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
-from rag.assistant import Assistant
+from rag.assistant import Assistant, AnswerStream
 from rag.embedders import EmbedderError
 from rag.models import Answer, Hit, IngestReport, Paper
 from rag.settings import Settings
@@ -55,6 +55,18 @@ def _print_answer_tail(answer: Answer) -> None:
         print("\nRetrieved sources:")
         for number, hit in enumerate(answer.hits, 1):
             print(_reference(number, hit.paper))
+
+
+def _print_stream(stream: AnswerStream) -> Answer:
+    """Print deltas as they come, then the reference list (and the error line, if the LLM failed)."""
+    for delta in stream:
+        print(delta, end="", flush=True)
+    print()
+    answer = stream.result()
+    _print_answer_tail(answer)
+    if answer.error:
+        print(f"rag: error: {answer.error}", file=sys.stderr)
+    return answer
 
 
 def _answer_json(answer: Answer) -> str:
@@ -108,17 +120,11 @@ def cmd_ask(assistant: Assistant, args: argparse.Namespace) -> int:
     if args.json:
         answer = assistant.ask(args.question, **options)
         print(_answer_json(answer))
+        if answer.error:
+            print(f"rag: error: {answer.error}", file=sys.stderr)
     else:
-        stream = assistant.stream(args.question, **options)
-        for delta in stream:
-            print(delta, end="", flush=True)
-        print()
-        answer = stream.result()
-        _print_answer_tail(answer)
-    if answer.error:
-        print(f"rag: error: {answer.error}", file=sys.stderr)
-        return 3
-    return 0
+        answer = _print_stream(assistant.stream(args.question, **options))
+    return 3 if answer.error else 0
 
 
 def cmd_chat(assistant: Assistant, args: argparse.Namespace) -> int:
@@ -140,14 +146,7 @@ def cmd_chat(assistant: Assistant, args: argparse.Namespace) -> int:
         if args.json:
             print(_answer_json(chat.ask(question, k=args.k)))
             continue
-        stream = chat.stream(question, k=args.k)
-        for delta in stream:
-            print(delta, end="", flush=True)
-        print()
-        answer = stream.result()
-        _print_answer_tail(answer)
-        if answer.error:
-            print(f"rag: error: {answer.error}", file=sys.stderr)
+        _print_stream(chat.stream(question, k=args.k))
         print()
 
 
