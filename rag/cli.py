@@ -87,11 +87,15 @@ def cmd_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(items: Sequence[Paper | Hit]) -> int:
+    print(json.dumps([item.model_dump() for item in items], indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_papers(assistant: Assistant, args: argparse.Namespace) -> int:
     papers = assistant.papers()
     if args.json:
-        print(json.dumps([p.model_dump() for p in papers], indent=2, ensure_ascii=False))
-        return 0
+        return _print_json(papers)
     if not papers:
         print("No papers yet: run `rag ingest seeds` (or your own files).")
     for number, paper in enumerate(papers, 1):
@@ -106,8 +110,7 @@ def _filters(args: argparse.Namespace) -> dict:
 def cmd_search(assistant: Assistant, args: argparse.Namespace) -> int:
     hits: list[Hit] = assistant.search(args.query, args.k, **_filters(args))
     if args.json:
-        print(json.dumps([h.model_dump() for h in hits], indent=2, ensure_ascii=False))
-        return 0
+        return _print_json(hits)
     if not hits:
         print("No matching papers.")
     for number, hit in enumerate(hits, 1):

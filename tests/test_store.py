@@ -21,7 +21,7 @@ from rag import Assistant, Settings
 from rag.embedders import embedder_id
 from rag.index import FINGERPRINT_KEY
 from rag.store import EMBEDDER_KEY, StoreError, open_collection
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, missing, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTING = ROOT / "seeds" / "000_5005df3c1c9c486a.txt"  # 7 papers
@@ -47,7 +47,7 @@ def chroma_url(tmp_path_factory) -> Iterator[str]:
     """URL of a real `chroma run` server on loopback, started once for this module."""
     binary = Path(sys.executable).parent / "chroma"
     if not binary.exists():
-        pytest.skip(f"the chromadb CLI is missing at {binary}; install the project: pip install -e .")
+        missing(f"the chromadb CLI is missing at {binary}; install the project: pip install -e .")
     where = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     log = where / "server.log"

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver",
-)
+
+
+@pytest.fixture(autouse=True)
+def _needs_chromium():
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        missing("needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver")
 
 MARK = "window.__pwned=1;alert(1)"
 HOSTILE = {
@@ -106,8 +109,9 @@ def test_chat_in_a_browser(browser, url, tmp_path):
     link = card.find_element(By.CSS_SELECTOR, "a.rag-arxiv")
     assert link.get_attribute("href") == "https://arxiv.org/abs/2302.06891" and link.text == "arXiv:2302.06891"
     browser.save_screenshot(str(tmp_path / "chat.png"))
-    (ROOT / "docs").mkdir(exist_ok=True)
-    shutil.copyfile(tmp_path / "chat.png", ROOT / "docs" / "screenshot.png")
+    assert (tmp_path / "chat.png").stat().st_size > 10_000
+    if os.environ.get("RAG_UPDATE_SCREENSHOT"):  # refresh the README's picture on purpose, never as a side effect
+        shutil.copyfile(tmp_path / "chat.png", ROOT / "docs" / "screenshot.png")
 
     # A hostile abstract renders as text: no alert, no injected element, no link but arXiv's.
     box.send_keys("What accuracy do quokka zebra transformers reach?", Keys.ENTER)
