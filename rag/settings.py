@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         None, description="Base URL of an OpenAI-compatible embeddings server; unset uses RAG_LLM_BASE_URL or OpenAI."
     )
     embed_batch_size: int = Field(64, ge=1, le=2048, description="Texts per embedding call during ingest.")
+    embed_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Matrix precision of the `local` embedder. `bf16` runs the model under bfloat16 autocast "
+        "(weights and output stay fp32; vectors match fp32 to a cosine of 0.999+, measured in README); `auto` "
+        "picks bf16 only on CPUs with native bf16 matrix units (Intel AMX), where it is ~2.4x faster, else fp32.",
+    )
 
     chunk_tokens: int = Field(
         256, ge=32, le=8192, description="Maximum chunk size in tiktoken (cl100k_base) tokens; chunks never span papers."

@@ -117,3 +117,39 @@ def test_rejected_records_do_not_sink_the_ingest(tmp_path):
     report = Assistant().ingest(good, bad, progress=False)
     assert report.papers == 4 and report.added == 4
     assert report.failed == [(f"{bad}:2", report.failed[0][1])] and "invalid JSON" in report.failed[0][1]
+
+
+def dense_results(store, embedding: list[float], filters=None) -> list[tuple[str, float, str, dict]]:
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    result = store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=4, filters=filters))
+    return [(i, round(s, 6), n.get_content(), n.metadata)
+            for i, s, n in zip(result.ids, result.similarities, result.nodes, strict=True)]
+
+
+def test_dense_side_serves_the_same_chunks_as_llamaindex_chroma_store(listing):
+    from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    assistant = Assistant()
+    assistant.ingest(listing, progress=False)
+    index = assistant.index
+    plain = ChromaVectorStore(chroma_collection=index.collection)
+    embedding = index.embed_model.get_query_embedding("protein folding benchmarks")
+    ours = dense_results(index.vector_store, embedding)
+    assert len(ours) == 4 and ours == dense_results(plain, embedding)
+    assert ours[0][2].startswith("We study protein folding")
+    one_paper = MetadataFilters(filters=[MetadataFilter(key="paper_id", value=assistant.papers()[0].id)])
+    filtered = dense_results(index.vector_store, embedding, one_paper)
+    assert len(filtered) == 1 and filtered == dense_results(plain, embedding, one_paper)
+
+
+def test_dense_side_fetches_chunks_the_lexical_corpus_lacks(listing, monkeypatch):
+    assistant = Assistant()
+    assistant.ingest(listing, progress=False)
+    index = assistant.index
+    embedding = index.embed_model.get_query_embedding("speech recognition")
+    expected = dense_results(index.vector_store, embedding)
+    # Another client of a shared server added these chunks after our BM25 corpus was built.
+    monkeypatch.setattr(index.vector_store, "_chunks", dict)
+    assert dense_results(index.vector_store, embedding) == expected

@@ -251,7 +251,8 @@ def render_report(report: IngestReport, names: Mapping[str, str] | None = None) 
             + "</div>")
 
 
-_STATUS_LABELS = {"papers": "Papers", "chunks": "Indexed chunks", "embedder": "Embedder", "store": "Vector store",
+_STATUS_LABELS = {"papers": "Papers", "chunks": "Indexed chunks", "embedder": "Embedder",
+                  "embed_precision": "Embedding precision", "store": "Vector store",
                   "answerer": "Default answerer", "llm_endpoint": "LLM endpoint", "llm_model": "LLM model"}
 
 
