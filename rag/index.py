@@ -53,7 +53,9 @@ class CorpusBackedChromaStore(ChromaVectorStore):
     On the seeds, a 30-result Chroma query takes 0.7 ms for ids and distances but 5.4 ms with each chunk's
     text and metadata; the BM25 corpus already holds those same chunks in memory, kept consistent with
     Chroma by the fingerprint. Chunks the corpus lacks (just added to a shared server by another client)
-    are fetched from Chroma, so a result is never dropped for being new.
+    are fetched from Chroma, so a result is never dropped for being new. A chunk another client *changed*
+    is shown with its previous text until this client's BM25 index is rebuilt (next open or ingest), the
+    same lag the BM25 side has always had.
     """
 
     _chunks: Callable[[], dict[str, dict]] = PrivateAttr()
