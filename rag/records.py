@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -69,8 +70,13 @@ def normalize_date(value: str | None) -> str | None:
         return None
     match = _DATE.match(value)
     if match:
-        return match.group(0)
+        try:
+            return dt.date.fromisoformat(match.group(0)).isoformat()
+        except ValueError:
+            raise RecordError(f"not a calendar date: {value[:40]!r}") from None
     if re.fullmatch(r"\d{4}(-\d{2})?", value):
+        if len(value) == 7 and not 1 <= int(value[5:]) <= 12:
+            raise RecordError(f"not a calendar month: {value[:40]!r}")
         return value
     raise RecordError(f"not a date (want YYYY-MM-DD): {value[:40]!r}")
 
@@ -88,6 +94,10 @@ def validate(record: RawRecord, max_abstract_chars: int) -> RawRecord:
     record.comment = clean(record.comment)
     if record.title and len(record.title) > 500:
         raise RecordError(f"title is {len(record.title):,} characters")
+    try:  # listings give the date as matched ("Created: 2023-02-30"); structured files were checked already
+        record.date = normalize_date(record.date)
+    except RecordError as exc:
+        raise RecordError(f"field 'date': {exc}") from None
     return record
 
 

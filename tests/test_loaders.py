@@ -200,3 +200,19 @@ def test_real_seeds_load_without_failures():
     assert loaded.failed == [] and loaded.warnings == []
     assert len(loaded.records) == 232
     assert len(loaded.files) == 5
+
+
+def test_a_listing_date_off_the_calendar_rejects_that_record_only(tmp_path):
+    text = ("We study {} with a new method that is simple and fast. Our experiments on three benchmarks show "
+            "that the method improves the baseline by a large margin, reaching 80% on the standard test split. "
+            "We release the code and models to support further research in this direction.")
+    blocks = [f"{text.format(topic)}\n\narXiv:2301.0000{n}\nCreated: {day}"
+              for n, (topic, day) in enumerate([("graph search", "2023-01-01"), ("protein folding", "2023-02-30"),
+                                                 ("speech recognition", "2023-01-03")])]
+    path = tmp_path / "listing.txt"
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    loaded = load([path], 30_000)
+    assert [r.date for r in loaded.records] == ["2023-01-01", "2023-01-03"]
+    assert len(loaded.failed) == 1
+    where, why = loaded.failed[0]
+    assert where.startswith(f"{path}:") and "field 'date': not a calendar date: '2023-02-30'" in why

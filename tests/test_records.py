@@ -78,6 +78,7 @@ def test_normalize_arxiv_id_junk_raises_naming_the_value(value):
 
 @pytest.mark.parametrize(("value", "expected"), [
     ("2022-11-21", "2022-11-21"),
+    ("2024-02-29", "2024-02-29"),
     ("2022-11-21T10:42:00Z", "2022-11-21"),
     (" 2022-11-21 ", "2022-11-21"),
     ("2022-11", "2022-11"),
@@ -89,9 +90,10 @@ def test_normalize_date(value, expected):
     assert normalize_date(value) == expected
 
 
-@pytest.mark.parametrize("value", ["21/11/2022", "yesterday", "Nov 2022", "22-11-21"])
+@pytest.mark.parametrize("value", ["21/11/2022", "yesterday", "Nov 2022", "22-11-21", "2022-13-45", "2023-02-29",
+                                   "2022-00"])
 def test_normalize_date_junk_raises_naming_the_value(value):
-    with pytest.raises(RecordError, match="not a date") as info:
+    with pytest.raises(RecordError, match="not a (calendar )?(date|month)") as info:
         normalize_date(value)
     assert repr(value) in str(info.value)
 
