@@ -18,17 +18,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from eval.dataset import Question, gold_ids
-from rag.assistant import Assistant
-from rag.catalog import normalize_text
-from rag.models import Paper
-from rag.sentences import split_sentences
+from rag import Assistant, Paper, split_sentences, word_tokens
 
 RATIO_KEYS = ("hit@1", "hit@5", "mrr", "ndcg@5", "recall@5_multi")
 Ranker = Callable[[str], list[str]]
 
 
 def _flat(text: str) -> str:
-    return " ".join(normalize_text(text))
+    return " ".join(word_tokens(text))
 
 
 class ChunkMapper:
@@ -58,7 +55,7 @@ def starter_recipe(assistant: Assistant, chunks: int = 5) -> Ranker:
         documents = SimpleDirectoryReader(input_files=files).load_data()
     except (FileNotFoundError, ValueError) as exc:
         raise ValueError(f"the starter baseline re-reads the ingested files, and cannot: {exc}") from None
-    index = VectorStoreIndex.from_documents(documents, embed_model=assistant.index.embed_model)
+    index = VectorStoreIndex.from_documents(documents, embed_model=assistant.embed_model)
     retriever = index.as_retriever(similarity_top_k=chunks)
     mapper = ChunkMapper(papers)
 
@@ -82,6 +79,21 @@ def bm25_per_paper(assistant: Assistant, k: int = 10) -> Ranker:
     retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(k, len(nodes)),
                                             stemmer=Stemmer.Stemmer("english"))
     return lambda question: [n.node.node_id for n in retriever.retrieve(question) if (n.score or 0) > 0]
+
+
+def dense_per_paper(assistant: Assistant, k: int = 10) -> Ranker:
+    """The assistant's own dense side alone (same chunks, same Chroma collection), one hit per paper."""
+    from llama_index.core.schema import QueryBundle
+
+    from rag.retrieval import OnePerPaper
+
+    retriever = assistant.index.vector_index.as_retriever(similarity_top_k=assistant.settings.candidates)
+
+    def rank(question: str) -> list[str]:
+        nodes = OnePerPaper(top_n=k).postprocess_nodes(retriever.retrieve(question), QueryBundle(question))
+        return [n.node.metadata.get("paper_id") for n in nodes]
+
+    return rank
 
 
 def evaluate_ranker(rank: Ranker, questions: Sequence[Question], papers: Sequence[Paper]) -> dict:

@@ -24,10 +24,49 @@ def register(subparsers) -> None:
                    help="also run the LlamaIndex starter recipe and BM25-only retrieval on the same questions")
     p.add_argument("--fail-on-gates", action="store_true", help="exit 1 when a quality gate fails")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+    beir = p.add_argument_group("BEIR datasets (corpus.jsonl, queries.jsonl, qrels/*.tsv; gzip accepted)")
+    beir.add_argument("--beir", metavar="DIR", help="evaluate on this BEIR dataset instead of a question set")
+    beir.add_argument("--split", help="qrels split (default: the only one, else test)")
+    beir.add_argument("--withhold", type=float, default=0.3,
+                      help="share of queries whose relevant papers are left out of the corpus (default 0.3; 0: none)")
+    beir.add_argument("--seed", type=int, default=0, help="seed of the withheld subset (default 0)")
+    beir.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    beir.add_argument("--beir-data-dir", metavar="PATH",
+                      help="where the corpus is ingested (default <data dir>/beir/<name>-<hash>; reused when unchanged)")
     p.set_defaults(run=run)
 
 
+def run_beir(assistant: Assistant, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from eval import beir
+
+    if not 0.0 <= args.withhold < 1.0:
+        raise ValueError(f"--withhold must be in [0, 1), got {args.withhold}")
+    bset = beir.load_beir(Path(args.beir), args.split)
+    withheld = beir.withheld_queries(bset, args.withhold, args.seed)
+    gone = beir.withheld_docs(bset, withheld)
+    data_dir = Path(args.beir_data_dir) if args.beir_data_dir else beir.default_data_dir(bset, assistant.settings, gone)
+    print(f"{bset.name}: {len(bset.corpus)} documents, {len(bset.queries)} queries; {len(withheld)} withheld "
+          f"({len(gone)} documents left out); index in {data_dir}", file=sys.stderr)
+    target, doc_to_paper = beir.open_assistant(bset, data_dir, gone, assistant.settings)
+    total = min(len(bset.queries), args.limit or len(bset.queries))
+    bar = tqdm(total=total, unit="query", desc="Evaluating", disable=None, file=sys.stderr)
+    try:
+        report = beir.run_beir_eval(bset, target, doc_to_paper, withheld, answerer=args.answerer, limit=args.limit,
+                                    baselines=True, progress=lambda done, _: bar.update(done - bar.n))
+    finally:
+        bar.close()
+    if args.report:
+        written = beir.write_report(report, args.report)
+        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else beir.markdown(report))
+    return 0
+
+
 def run(assistant: Assistant, args: argparse.Namespace) -> int:
+    if args.beir:
+        return run_beir(assistant, args)
     from eval.report import compare, markdown, write_report
     from eval.runner import run_eval
 

@@ -1,15 +1,14 @@
 """An OpenAI-compatible LLM judge of grounding: is a sentence entailed by the sources it cites? (ALCE-style)
 
 Used by `rag eval` when RAG_JUDGE_BASE_URL or RAG_JUDGE_API_KEY is set; otherwise the offline check of
-rag/grounding.py decides. The judge sees the cited passages and records, never the question or the gold.
+rag/answering/grounding.py decides. The judge sees the cited passages and records, never the question or the gold.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rag.grounding import record_text
-from rag.models import Citation, SentenceSupport
+from rag import Citation, SentenceSupport
 from rag.settings import Settings
 
 PROMPT = """You check whether a claim is supported by its sources.
@@ -47,7 +46,7 @@ class Judge:
     def verdict(self, claim: str, citations: list[Citation]) -> str:
         if not citations:
             return "unsupported"
-        sources = "\n\n".join(f"[{c.number}] {c.passage}\nRecord: {record_text(c.paper)}" for c in citations)
+        sources = "\n\n".join(f"[{c.number}] {c.passage}\nRecord: {c.paper.record_text()}" for c in citations)
         response = self.client.chat.completions.create(
             model=self.model, temperature=0, max_tokens=5,
             messages=[{"role": "user", "content": PROMPT.format(sources=sources, claim=claim)}],

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from rag.grounding import cited_numbers
+from rag import citation_numbers
 
 _GROUP = re.compile(r"\[(\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*)\]")
 
@@ -74,7 +74,7 @@ def dangling_citations(text: str, sources: int, dropped: Sequence[int] = ()) -> 
     """Citation numbers pointing at no source: those the assistant dropped plus any [n] outside 1..sources."""
     out = list(dropped)
     for group in _GROUP.finditer(text):
-        out += [n for n in cited_numbers(group.group(1)) if not 1 <= n <= sources]
+        out += [n for n in citation_numbers(group.group(1)) if not 1 <= n <= sources]
     return out
 
 

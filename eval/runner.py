@@ -28,10 +28,8 @@ from eval.metrics import (
     recall_at,
     reciprocal_rank,
 )
-from rag.assistant import Assistant
+from rag import GROUNDING_METHOD, Answer, Assistant, Paper
 from rag.embedders import embedder_id
-from rag.grounding import __doc__ as GROUNDING_DOC
-from rag.models import Answer, Paper
 
 SCHEMA = "rag-eval/1"
 SEARCH_K = 10  # retrieved for recall@10; hit@k, MRR and nDCG read the first 5
@@ -259,7 +257,7 @@ def run_eval(assistant: Assistant, questions: Sequence[Question] | str | Path | 
         "questions": records,
         "limits": {"grounding": GROUNDING_LIMITS if judge is None else
                    "Grounding decided by an LLM judge: its errors are the model's.",
-                   "grounding_method": (GROUNDING_DOC or "").strip()},
+                   "grounding_method": (GROUNDING_METHOD or "").strip()},
     }
     if baselines:
         from eval.baselines import run_baselines

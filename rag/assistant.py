@@ -9,21 +9,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.abstention import should_abstain
-from rag.answerer import Answerer, Draft, Turn
+from rag.answering.answerability import AnswerabilityModel, Assessment, assess
+from rag.answering.base import ABSTAIN_TEXT, LOW_CONFIDENCE_LEAD, Answerer, Draft, Turn
+from rag.answering.citations import collect, validate_citations
+from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.grounding import check_answer
+from rag.answering.prompts import REFUSAL
+from rag.answering.termstats import TermStats
 from rag.catalog import Catalog
-from rag.citations import collect, validate_citations
 from rag.embedders import embedder_id, make_embedder
-from rag.extractive import ExtractiveAnswerer
-from rag.grounding import check_answer
 from rag.index import Index
 from rag.loaders import load
 from rag.models import Answer, Hit, IngestReport, Paper
-from rag.prompts import REFUSAL
 from rag.retrieval import HybridRetriever, SearchFilter
 from rag.settings import Settings
 
-ABSTAIN_TEXT = "The collection does not say: none of the indexed abstracts answers this question."
+FOLLOW_UP_COVERAGE = 0.15  # share of a follow-up's own term weight the conversation's paper must hold
+
+__all__ = ["ABSTAIN_TEXT", "AnswerStream", "Assessment", "Assistant", "Chat"]
 # A follow-up that points back at the previous answer ("which dataset did it use?").
 _ANAPHOR = re.compile(r"\b(it|its|they|their|them|this|that|these|those|the (paper|method|model|approach|authors))\b",
                       re.I)
@@ -57,8 +60,9 @@ class Assistant:
         self._lock = threading.RLock()  # guards lazily built parts; held briefly
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches and answers go on meanwhile
         self._index: Index | None = None
-        self._extractive: ExtractiveAnswerer | None = None
+        self._stats: TermStats | None = None
         self._llm: Answerer | None = None
+        self.answerability = AnswerabilityModel.load()
 
     # -- lazily built parts (the embedder takes seconds to load) ---------------------------------
     @property
@@ -83,17 +87,21 @@ class Assistant:
                 if not self.settings.llm_configured:
                     raise ValueError("the LLM answerer needs OPENAI_API_KEY (or RAG_LLM_API_KEY) or RAG_LLM_BASE_URL")
                 if self._llm is None:
-                    from rag.llm import LLMAnswerer
+                    from rag.answering.llm import LLMAnswerer
 
                     self._llm = LLMAnswerer(self.settings)
                 return self._llm
             if name != "extractive":
                 raise ValueError(f"unknown answerer {name!r}; use 'extractive' or 'llm'")
-            if self._extractive is None:
-                self._extractive = ExtractiveAnswerer.from_texts(
-                    f"{p.title or ''} {p.abstract}" for p in self.catalog.papers
-                )
-            return self._extractive
+            return ExtractiveAnswerer(self.term_stats)
+
+    @property
+    def term_stats(self) -> TermStats:
+        """IDF statistics of the collection's titles and abstracts (answerability and extractive answers)."""
+        with self._lock:
+            if self._stats is None:
+                self._stats = TermStats.from_texts(f"{p.title or ''} {p.abstract}" for p in self.catalog.papers)
+            return self._stats
 
     # -- ingest and catalog ---------------------------------------------------------------------
     def ingest(self, *paths: str | Path, progress: bool | None = None,
@@ -114,7 +122,7 @@ class Assistant:
             self.catalog.replace_files(readable, loaded.records)
             self.catalog.save()
             with self._lock:
-                self._extractive = None  # its term statistics come from the catalog
+                self._stats = None  # term statistics come from the catalog
             bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
 
             def tick(done: int, total: int) -> None:
@@ -145,6 +153,11 @@ class Assistant:
             "llm_model": s.llm_model if s.llm_configured else "none",
         }
 
+    @property
+    def embed_model(self):
+        """The LlamaIndex embedding model the index uses (for tools that embed alongside it, e.g. baselines)."""
+        return self.index.embed_model
+
     def papers(self) -> list[Paper]:
         """Every paper in the catalog."""
         if not self.catalog.papers and self.settings.chroma_url:
@@ -152,6 +165,7 @@ class Assistant:
         return list(self.catalog.papers)
 
     def paper(self, paper_id: str) -> Paper | None:
+        """The paper with this id (``Paper.id``), or None."""
         return self.catalog.get(paper_id)
 
     # -- search and answers ---------------------------------------------------------------------
@@ -174,32 +188,56 @@ class Assistant:
         """A conversation that keeps history, so follow-ups refer back to the papers just cited."""
         return Chat(self)
 
+    def assess(self, question: str, k: int | None = None, *, year_from: int | None = None,
+               year_to: int | None = None, author: str | None = None, arxiv_id: str | None = None) -> Assessment:
+        """Whether the collection answers the question, and why: the hits, the evidence features, the
+        confidence and the outcome (answered / low_confidence / abstained). No answer is composed."""
+        where = SearchFilter(year_from, year_to, author, arxiv_id)
+        return self._assess(_check_query(question), k or self.settings.top_k, where)
+
+    def _assess(self, question: str, k: int, where: SearchFilter, follow_up_ids: list[str] | None = None,
+                context: str = "") -> Assessment:
+        retriever = self._retriever()
+        if follow_up_ids:
+            # A follow-up ("what did it use?") first looks in the papers just cited; it is decided like any
+            # question, read together with the question before it (what "it" stands for), and when those
+            # papers do not answer it the whole collection is searched.
+            narrowed = SearchFilter(where.year_from, where.year_to, where.author, where.arxiv_id, tuple(follow_up_ids))
+            hits, best = retriever.retrieve(question, k, narrowed)
+            verdict = self._decide(f"{context} {question}".strip(), hits, best)
+            # The earlier question must not carry an unrelated one: the new question's own terms have to be
+            # in the paper too ("what is its population?" after a GAN paper goes to the whole collection).
+            own = self._decide(question, hits, best).features.get("top_coverage", 0.0)
+            if verdict.outcome != "abstained" and own >= FOLLOW_UP_COVERAGE:
+                return verdict
+        hits, best = retriever.retrieve(question, k, where)
+        return self._decide(question, hits, best)
+
+    def _decide(self, question: str, hits: list[Hit], best: float) -> Assessment:
+        s = self.settings
+        return assess(question, hits, best, self.term_stats, self.answerability, s.abstain_below, s.notice_below)
+
     def _run(self, question: str, history: list[Turn], *, k: int | None = None, answerer: str | None = None,
              year_from: int | None = None, year_to: int | None = None, author: str | None = None,
              arxiv_id: str | None = None, follow_up_ids: list[str] | None = None) -> Generator[str, None, Answer]:
         engine = self.answerer(answerer)
-        k = k or self.settings.top_k
-        retriever = self._retriever()
-        hits: list[Hit] = []
-        follow_up = False
-        if follow_up_ids:
-            where = SearchFilter(year_from, year_to, author, arxiv_id, tuple(follow_up_ids))
-            hits, best = retriever.retrieve(question, k, where)
-            follow_up = bool(hits)
-        if not hits:
-            hits, best = retriever.retrieve(question, k, SearchFilter(year_from, year_to, author, arxiv_id))
-        if not hits or (not follow_up and should_abstain(question, best, paper_text(hits[0].paper),
-                                                         self.settings.abstain_below)):
+        context = history[-1].question if history and follow_up_ids else ""
+        verdict = self._assess(question, k or self.settings.top_k, SearchFilter(year_from, year_to, author, arxiv_id),
+                               follow_up_ids, context)
+        hits, confidence = verdict.hits, round(verdict.confidence, 4)
+        if verdict.outcome == "abstained":  # decided before any answerer runs: no LLM call, no cost
             yield ABSTAIN_TEXT
-            return Answer(question=question, text=ABSTAIN_TEXT, hits=hits, abstained=True, answerer=engine.name)
+            return Answer(question=question, text=ABSTAIN_TEXT, hits=hits, abstained=True, outcome="abstained",
+                          confidence=confidence if hits else None, answerer=engine.name)
+        lead = LOW_CONFIDENCE_LEAD + "\n" if verdict.outcome == "low_confidence" else ""
+        if lead:
+            yield lead
         draft: Draft = yield from engine.generate(question, hits, history)
-        return _finish(question, draft, hits, engine.name, self.index.embed_model)
-
-
-def paper_text(paper: Paper) -> str:
-    """Everything the collection says about a paper, as one text."""
-    return " ".join(x for x in (paper.title, paper.abstract, ", ".join(paper.authors), paper.arxiv_id, paper.date,
-                                paper.comment) if x)
+        answer = _finish(question, draft, hits, engine.name, self.index.embed_model)
+        if answer.abstained or answer.error:
+            return answer.model_copy(update={"confidence": confidence})
+        return answer.model_copy(update={"text": lead + answer.text, "outcome": verdict.outcome,
+                                         "confidence": confidence})
 
 
 def _check_query(text: str) -> str:
@@ -215,7 +253,7 @@ def _finish(question: str, draft: Draft, hits: list[Hit], answerer: str, embed_m
                       hits=hits, answerer=answerer, error=draft.error)  # type: ignore[arg-type]
     if draft.abstained:
         return Answer(question=question, text=ABSTAIN_TEXT if draft.text == REFUSAL else draft.text, hits=hits,
-                      abstained=True, answerer=answerer)  # type: ignore[arg-type]
+                      abstained=True, outcome="abstained", answerer=answerer)  # type: ignore[arg-type]
     text, cited, dropped = validate_citations(draft.text, len(hits))
     citations = collect(cited, hits, draft.passages)
     # Copied sentences pass a lexical test at once; the embedder only sees sentences that test leaves open.
@@ -224,21 +262,25 @@ def _finish(question: str, draft: Draft, hits: list[Hit], answerer: str, embed_m
 
 
 class Chat:
-    """A conversation with an Assistant. Follow-ups that say "it"/"they" search the papers just cited first."""
+    """A conversation with an Assistant. A follow-up that says "it"/"they" looks in the conversation's cited
+    papers first; it is decided (answer or abstain) like any question, and never repeats an earlier answer."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.history: list[Turn] = []
 
+    def _kept(self) -> list[Turn]:
+        keep = self.assistant.settings.history_turns
+        return self.history[-keep:] if keep else []
+
     def stream(self, question: str, **options) -> AnswerStream:
         question = _check_query(question)
-        previous = self.history[-1].cited_ids if self.history else []
-        follow_up_ids = previous if previous and _ANAPHOR.search(question) else None
-        keep = self.assistant.settings.history_turns
+        kept = self._kept()
+        cited = list(dict.fromkeys(pid for turn in reversed(kept) for pid in turn.cited_ids))  # latest first
+        follow_up_ids = cited if cited and _ANAPHOR.search(question) else None
 
         def run() -> Generator[str, None, Answer]:
-            answer = yield from self.assistant._run(question, self.history[-keep:] if keep else [],
-                                                    follow_up_ids=follow_up_ids, **options)
+            answer = yield from self.assistant._run(question, kept, follow_up_ids=follow_up_ids, **options)
             self.history.append(Turn(question, answer.text, [c.paper.id for c in answer.citations]))
             return answer
 
@@ -250,3 +292,15 @@ class Chat:
     def reset(self) -> None:
         """Forget the conversation."""
         self.history.clear()
+
+    def turns(self) -> list[dict]:
+        """The conversation as plain data (question, answer text, cited paper ids), e.g. to keep in a browser."""
+        return [{"question": t.question, "answer": t.answer, "cited_ids": list(t.cited_ids)} for t in self.history]
+
+    def restore(self, turns: list) -> None:
+        """Continue a conversation saved with ``turns()``; malformed entries (untrusted storage) are skipped."""
+        self.history.clear()
+        for turn in turns or []:
+            if isinstance(turn, dict) and isinstance(turn.get("question"), str) and isinstance(turn.get("answer"), str):
+                ids = [i for i in turn.get("cited_ids") or [] if isinstance(i, str)]
+                self.history.append(Turn(turn["question"], turn["answer"], ids))

@@ -10,26 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections import Counter, defaultdict
 from difflib import SequenceMatcher
 from pathlib import Path
 
 from rag.models import Paper, Source
 from rag.records import RawRecord
+from rag.text import word_tokens
 
 SAME_PAPER = 0.9
 _KEY_WORDS = 12
-_LATEX_CMD = re.compile(r"\\(?:textbf|textit|emph|mathrm|mathbf|texttt|text|url)\s*\{([^{}]*)\}")
-_LATEX_SYM = {r"\times": "x", r"\%": "%", r"\&": "&", r"\sim": "~", "~": " ", "$": " "}
-
-
-def normalize_text(text: str) -> list[str]:
-    """Lower-case word tokens with LaTeX markup reduced to its content, for matching only."""
-    text = _LATEX_CMD.sub(r"\1", text)
-    for symbol, plain in _LATEX_SYM.items():
-        text = text.replace(symbol, plain)
-    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 def _similar(a: list[str], b: list[str]) -> bool:
@@ -51,7 +41,7 @@ def group_records(records: list[RawRecord]) -> list[list[RawRecord]]:
 
     # The arXiv id of each group (by root): a group never holds two, not even through a record without one.
     group_id: dict[int, str | None] = {i: r.arxiv_id for i, r in enumerate(records)}
-    tokens = [normalize_text(r.abstract) for r in records]
+    tokens = [word_tokens(r.abstract) for r in records]
     keyed: dict[tuple, list[int]] = defaultdict(list)
     for i, words in enumerate(tokens):
         keyed[("head", *words[:_KEY_WORDS])].append(i)
@@ -98,7 +88,7 @@ def paper_id(arxiv_id: str | None, abstract: str) -> str:
     """Stable id: the arXiv id when known, else a hash of the normalised abstract."""
     if arxiv_id:
         return "arxiv:" + arxiv_id
-    return "abs:" + hashlib.sha1(" ".join(normalize_text(abstract)).encode()).hexdigest()[:16]
+    return "abs:" + hashlib.sha1(" ".join(word_tokens(abstract)).encode()).hexdigest()[:16]
 
 
 def merge(group: list[RawRecord]) -> Paper:

@@ -55,6 +55,8 @@ def _print_answer_tail(answer: Answer) -> None:
         print("\nRetrieved sources:")
         for number, hit in enumerate(answer.hits, 1):
             print(_reference(number, hit.paper))
+    if answer.confidence is not None:
+        print(f"\n(confidence that the collection answers this: {answer.confidence:.2f}, {answer.outcome.replace('_', ' ')})")
 
 
 def _print_stream(stream: AnswerStream) -> Answer:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rag.text import author_list
+
 # Fields a raw record may give; the Paper keeps, for each, which sources gave which value.
 RECORD_FIELDS = ("title", "authors", "abstract", "arxiv_id", "date", "comment", "url")
 
@@ -50,8 +52,23 @@ class Paper(BaseModel):
         if self.title:
             return self.title
         lead = " ".join(self.abstract.split()[:10])
-        who = ", ".join(self.authors[:2]) + (" et al." if len(self.authors) > 2 else "")
+        who = author_list(self.authors, 2)
         return f"{who}: “{lead}…”" if who else f"“{lead}…”"
+
+    @property
+    def short_label(self) -> str:
+        """How an answer names the paper in running text: “Title”, or "First et al. (year)"."""
+        if self.title:
+            return f"“{self.title}”"
+        who = author_list(self.authors, 1) if self.authors else "An untitled paper"
+        return f"{who} ({self.year})" if self.year else who
+
+    def record_text(self) -> str:
+        """Everything the merged record states (title, authors, arXiv id, URL, date, year, comment, abstract),
+        one field a line: the evidence an answer about this paper may draw on."""
+        fields = (self.title, ", ".join(self.authors), self.arxiv_id and f"arXiv:{self.arxiv_id}", self.url,
+                  self.date, self.year and str(self.year), self.comment, self.abstract)
+        return "\n".join(x for x in fields if x)
 
     def conflicts(self) -> dict[str, list[str | list[str]]]:
         """Fields for which the sources gave differing values (all values, most complete first)."""
@@ -70,7 +87,7 @@ class Paper(BaseModel):
         """One-line bibliographic reference: title, authors, year, arXiv link."""
         parts = [self.label]
         if self.authors:
-            parts.append(", ".join(self.authors[:6]) + (" et al." if len(self.authors) > 6 else ""))
+            parts.append(author_list(self.authors, 6))
         if self.year:
             parts.append(str(self.year))
         if self.url:
@@ -122,6 +139,14 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     hits: list[Hit] = Field(default_factory=list)
     abstained: bool = False
+    outcome: Literal["answered", "low_confidence", "abstained"] = Field(
+        "answered", description="answered; low_confidence: answered, but the evidence is weak (the text leads with a "
+        "notice saying so); abstained: the collection does not answer this."
+    )
+    confidence: float | None = Field(
+        None, description="Probability (0..1) that the retrieved papers answer the question, from the calibrated "
+        "answerability model (rag/answering/answerability.py); None when nothing was retrieved to judge."
+    )
     answerer: Literal["extractive", "llm"]
     dropped_citations: list[int] = Field(
         default_factory=list, description="Citation numbers the answerer produced that point at no source."

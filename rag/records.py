@@ -63,6 +63,11 @@ def normalize_arxiv_id(value: str | None) -> str | None:
     return re.sub(r"v\d+$", "", match.group(0))
 
 
+def is_arxiv_id(value: str | None) -> bool:
+    """Whether the value is exactly one arXiv id as arXiv issues them (version suffix allowed)."""
+    return bool(value) and ARXIV_ID.fullmatch(value.strip()) is not None
+
+
 def normalize_date(value: str | None) -> str | None:
     """ISO date YYYY-MM-DD (a YYYY-MM or YYYY prefix is kept as given); raises on junk."""
     value = clean(value)

@@ -63,12 +63,19 @@ class Settings(BaseSettings):
     candidates: int = Field(
         30, ge=1, le=1000, description="Chunks fetched from each of the dense and BM25 sides before fusion."
     )
-    abstain_below: float = Field(
-        0.20,
-        ge=-1.0,
+    abstain_below: float | None = Field(
+        None,
+        ge=0.0,
         le=1.0,
-        description="Abstain when the best retrieved chunk's cosine similarity to the question is below this, "
-        "or when the question names something the top paper never mentions (calibrated with bench/calibrate.py).",
+        description="Abstain when the answerability confidence (0..1) is below this. Unset: the cut point calibrated "
+        "with the shipped model (bench/answerability.py prints the trade-off curve it was chosen from).",
+    )
+    notice_below: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Answer with a low-confidence notice (\"the closest the collection comes\") when the confidence "
+        "is below this but not below abstain_below. Unset: the calibrated cut point.",
     )
 
     answerer: Literal["auto", "extractive", "llm"] = Field(
@@ -83,7 +90,10 @@ class Settings(BaseSettings):
         description="API key for the LLM (RAG_LLM_API_KEY, or OPENAI_API_KEY).",
     )
     llm_model: str = Field("gpt-4o-mini", description="Chat model name sent to the LLM endpoint.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds before an LLM request is abandoned.")
+    llm_timeout: float = Field(
+        60.0, gt=0, description="Seconds an LLM answer may take in all (also the bound on each network read); past it "
+        "the stream is closed and the answer so far is returned with an error."
+    )
     llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
     llm_max_tokens: int = Field(400, ge=16, description="Maximum tokens in an LLM answer.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the LLM.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import Answer, Assistant, Settings
-from rag.assistant import ABSTAIN_TEXT
+from rag.answering.base import ABSTAIN_TEXT, FRAMING
 
 
 def test_papers_are_merged_records(seeded):
@@ -50,7 +50,7 @@ def test_every_extractive_sentence_is_cited_and_copied(seeded):
     answer = seeded.ask("How does StyleSwin suppress blocking artifacts?")
     assert not answer.abstained and answer.citations
     for line in answer.text.splitlines():
-        assert "[" in line  # each answer line ends its sentences with a citation
+        assert "[" in line or FRAMING.match(line)  # each claim line ends its sentences with a citation
     for citation in answer.citations:
         for sentence in citation.passage.split(". "):
             assert sentence.rstrip(".") in citation.paper.abstract
@@ -77,15 +77,52 @@ def test_stream_yields_deltas_then_the_answer(seeded):
     assert deltas and "".join(deltas) == stream.answer.text
 
 
+def _sentences(text: str) -> set[str]:
+    """An answer's claim sentences without their citation marks (framing lines left out)."""
+    from rag.answering.grounding import split_claims
+
+    return {s for s, _ in split_claims(text)}
+
+
 def test_chat_follow_up_refers_to_the_cited_paper(seeded):
     chat = seeded.chat()
     first = chat.ask("What is GeoD, the geometry-aware discriminator for 3D-aware GANs?")
     assert first.citations and first.citations[0].paper.arxiv_id == "2209.15637"
     follow = chat.ask("What does it additionally ask the discriminator to derive?")
     assert follow.citations and follow.citations[0].paper.arxiv_id == "2209.15637"
-    assert "geometry" in follow.text
+    assert "geometry" in follow.text and not follow.abstained
+    assert not _sentences(follow.text) & _sentences(first.text)  # a new answer, not the previous one again
     chat.reset()
     assert chat.history == []
+
+
+def test_chat_follow_up_about_the_baseline_does_not_repeat_the_answer(seeded):
+    chat = seeded.chat()
+    first = chat.ask("What FID did SMaRt reach on ImageNet 64x64?")
+    assert "7.11" in first.text
+    follow = chat.ask("How does it compare with the baseline it improves?")
+    assert not follow.abstained and follow.text != first.text
+    assert follow.citations[0].paper.title.startswith("SMaRt")
+    assert not _sentences(follow.text) & _sentences(first.text)
+
+
+def test_an_unrelated_follow_up_is_decided_like_any_question(seeded):
+    chat = seeded.chat()
+    chat.ask("What is GeoD, the geometry-aware discriminator for 3D-aware GANs?")
+    # "its" would once have searched only GeoD's abstract and answered from it without any check.
+    unrelated = chat.ask("What is the capital city of Australia and what is its population?")
+    assert unrelated.abstained and unrelated.citations == []
+
+
+def test_a_saved_conversation_continues_after_restore(seeded):
+    chat = seeded.chat()
+    chat.ask("What is GeoD, the geometry-aware discriminator for 3D-aware GANs?")
+    saved = chat.turns()
+    other = seeded.chat()
+    other.restore([*saved, {"question": 3}, "junk"])  # untrusted storage: malformed turns are skipped
+    assert other.turns() == saved
+    follow = other.ask("What does it additionally ask the discriminator to derive?")
+    assert follow.citations[0].paper.arxiv_id == "2209.15637"
 
 
 def test_empty_question_is_a_clear_error(seeded):

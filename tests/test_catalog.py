@@ -8,7 +8,8 @@ import random
 import pytest
 
 from conftest import SEEDS
-from rag.catalog import Catalog, build_papers, group_records, normalize_text, paper_id
+from rag.catalog import Catalog, build_papers, group_records, paper_id
+from rag.text import word_tokens
 from rag.loaders import load
 from rag.models import Paper
 from rag.records import RawRecord
@@ -101,9 +102,9 @@ def test_ids_are_stable_across_builds_and_record_order(seed_records, seed_papers
 
 # --- merging ---------------------------------------------------------------------------------------------
 
-def test_normalize_text_reduces_latex_markup():
-    assert normalize_text(GEOD) == normalize_text(GEOD_PLAIN)
-    assert normalize_text(r"\emph{Fast} and $\sim$3x \& more") == ["fast", "and", "3x", "more"]
+def test_word_tokens_reduce_latex_markup():
+    assert word_tokens(GEOD) == word_tokens(GEOD_PLAIN)
+    assert word_tokens(r"\emph{Fast} and $\sim$3x \& more") == ["fast", "and", "3x", "more"]
 
 
 @pytest.mark.parametrize("variant", [
@@ -127,7 +128,7 @@ def test_different_abstracts_sharing_their_first_twelve_words_do_not_merge():
                    "learn an encoder that maps images to many latent codes and fuse their feature maps.")
     b = opening + (" priors to audio is harder: spectrograms lack the spatial structure convolutions rely on. We "
                    "introduce a one-dimensional generator and show it denoises speech recorded in noisy rooms.")
-    assert normalize_text(a)[:12] == normalize_text(b)[:12]
+    assert word_tokens(a)[:12] == word_tokens(b)[:12]
     papers = build_papers([rec(a, "x.txt", 1), rec(b, "x.txt", 3)])
     assert len(papers) == 2
     assert {p.abstract for p in papers} == {a, b}

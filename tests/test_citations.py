@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import collect, validate_citations
+from rag.answering.citations import collect, validate_citations
 from rag.models import Hit, Paper
 
 
@@ -59,7 +59,7 @@ def test_collect_maps_numbers_to_hits_and_passages():
 
 
 def test_neutralize_turns_source_brackets_into_parentheses():
-    from rag.citations import neutralize
+    from rag.answering.citations import neutralize
 
     assert neutralize("as in prior work [2] and [3, 4].") == "as in prior work (2) and (3, 4)."
     assert validate_citations(neutralize("prior work [2]") + " [1]", 3)[1] == [1]

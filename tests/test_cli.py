@@ -26,7 +26,8 @@ def data(seeded):
 def test_ask_prints_answer_and_references(data):
     result = rag("ask", "What FID did SMaRt reach on ImageNet 64x64?", data_dir=data)
     assert result.returncode == 0, result.stderr
-    assert "8.87 to 7.11 [1]" in result.stdout or "7.11" in result.stdout
+    assert "improve FID from 8.87 to 7.11" in result.stdout and "7.11, on par" in result.stdout
+    assert "(confidence that the collection answers this: 0." in result.stdout
     assert "References:\n[1] SMaRt: Improving GANs with Score Matching Regularity. Mengfei Xia" in result.stdout
 
 

@@ -28,7 +28,7 @@ from eval.metrics import (
 )
 from eval.report import compare, markdown, write_report
 from rag import Settings
-from rag.grounding import check_answer, check_sentence
+from rag.answering.grounding import check_answer, check_sentence
 from rag.models import Answer, Citation, Hit, Paper
 
 GOLD = [{"a"}]

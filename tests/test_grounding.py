@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.grounding import check_answer, check_sentence, named_terms, numbers, split_claims
+from rag.answering.grounding import check_answer, check_sentence, named_terms, numbers, split_claims
 from rag.models import Answer, Citation, Paper
 
 ABSTRACT = ("We propose SMaRt, a score matching regularity for GANs. "

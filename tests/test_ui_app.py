@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, AuthenticationError
 
 from rag import Assistant, Settings
-from rag.answerer import Draft
+from rag.answering.base import Draft
 from rag.cli import main
 from ui import cli as ui_cli
 from ui.app import build_app, launch, launch_options

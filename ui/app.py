@@ -13,7 +13,6 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from rag.answerer import Turn
 from rag.assistant import Assistant, Chat
 from ui import render
 
@@ -39,7 +38,8 @@ CSS = """
 .rag-passage mark { background: #fde68a; color: #111; padding: 0 .1em; }
 .rag-note { font-weight: 700; color: #b45309; }
 .rag-error { color: #b91c1c; }
-.rag-dropped { font-size: .8em; opacity: .7; }
+.rag-dropped, .rag-confidence { font-size: .8em; opacity: .7; }
+.rag-low-confidence { font-weight: 600; }
 .rag-record th { text-align: left; vertical-align: top; white-space: nowrap; }
 .rag-where { font-size: .85em; opacity: .8; }
 .rag-missing { opacity: .5; font-style: italic; }
@@ -195,17 +195,12 @@ class _Handlers:
 
     def save(self, history: list[dict] | None, chat: Chat | None) -> dict:
         """What the browser keeps so a reload shows the conversation, each answer with its own sources."""
-        turns = [{"question": t.question, "answer": t.answer, "cited_ids": list(t.cited_ids)}
-                 for t in (chat.history if chat else [])]
-        return {"messages": history or [], "turns": turns}
+        return {"messages": history or [], "turns": chat.turns() if chat else []}
 
     def restore(self, saved: dict | None) -> tuple[list, Chat]:
         chat = self.assistant.chat()
         saved = saved if isinstance(saved, dict) else {}
-        for turn in saved.get("turns") or []:
-            if isinstance(turn, dict) and isinstance(turn.get("question"), str) and isinstance(turn.get("answer"), str):
-                ids = [i for i in turn.get("cited_ids") or [] if isinstance(i, str)]
-                chat.history.append(Turn(turn["question"], turn["answer"], ids))
+        chat.restore(saved.get("turns") if isinstance(saved.get("turns"), list) else [])
         messages = [m for m in saved.get("messages") or [] if isinstance(m, dict) and m.get("role") in
                     ("user", "assistant")]
         return messages, chat

@@ -15,8 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from rag.models import Answer, Citation, IngestReport, Paper
-from rag.sentences import split_sentences
+from rag import LOW_CONFIDENCE_LEAD, Answer, Citation, IngestReport, Paper, author_list, is_arxiv_id, split_sentences
 
 # html.escape's five characters, plus what Markdown / GFM autolinks / KaTeX would act on.
 _ESCAPES = str.maketrans({
@@ -24,8 +23,6 @@ _ESCAPES = str.maketrans({
     "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
     "\n": "<br>", "\r": "",
 })
-# arXiv ids as arXiv issues them: 0704.0001 … 2412.12345 (optional version), or old-style archive/YYMMNNN.
-_ARXIV_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d{1,3})?")
 _REF = re.compile(r"&#91;(\d{1,3})&#93;")
 _WORD = re.compile(r"[a-z0-9]+")
 _CONTEXT = 1  # sentences shown either side of the highlighted ones
@@ -39,7 +36,7 @@ def escape(text: object) -> str:
 
 def arxiv_url(arxiv_id: str | None) -> str | None:
     """``https://arxiv.org/abs/<id>`` for a well-formed arXiv id, else None (never a link from other text)."""
-    if not arxiv_id or not _ARXIV_ID.fullmatch(arxiv_id.strip()):
+    if not arxiv_id or not is_arxiv_id(arxiv_id):
         return None
     return f"https://arxiv.org/abs/{arxiv_id.strip()}"
 
@@ -55,8 +52,7 @@ def _arxiv_link(paper: Paper) -> str:
 def _authors(paper: Paper, limit: int = 6) -> str:
     if not paper.authors:
         return ""
-    names = ", ".join(paper.authors[:limit]) + (" et al." if len(paper.authors) > limit else "")
-    return escape(names)
+    return escape(author_list(paper.authors, limit))
 
 
 def _when(paper: Paper) -> str:
@@ -90,14 +86,26 @@ def render_answer(answer: Answer) -> str:
         return (f'<div class="rag-answer rag-abstained"><div class="rag-note">{ABSTAIN_NOTE}</div>'
                 f'<div class="rag-text">{escape(answer.text)}</div></div>')
     cited = {c.number for c in answer.citations}
-    text = _REF.sub(lambda m: _ref(m, cited), escape(answer.text))
+    body, note = answer.text, ""
+    if answer.outcome == "low_confidence":
+        body = body.removeprefix(LOW_CONFIDENCE_LEAD).lstrip("\n")
+        note = f'<div class="rag-note rag-low-confidence">{escape(LOW_CONFIDENCE_LEAD)}</div>'
+    text = _REF.sub(lambda m: _ref(m, cited), escape(body))
     cards = "".join(render_citation(c, answer.text) for c in answer.citations)
     dropped = ""
     if answer.dropped_citations and answer.answerer == "llm":  # extractive text never invents numbers
         numbers = ", ".join(str(n) for n in answer.dropped_citations)
         dropped = f'<div class="rag-dropped">Removed citation numbers that point at no source: {numbers}</div>'
     sources = f'<div class="rag-sources-title">Sources</div><div class="rag-cards">{cards}</div>' if cards else ""
-    return f'<div class="rag-answer"><div class="rag-text">{text}</div>{dropped}{render_support(answer)}{sources}</div>'
+    return (f'<div class="rag-answer">{note}<div class="rag-text">{text}</div>{dropped}{render_support(answer)}'
+            f'{_confidence(answer)}{sources}</div>')
+
+
+def _confidence(answer: Answer) -> str:
+    """The answerability confidence, as a small line under the answer."""
+    if answer.confidence is None:
+        return ""
+    return f'<div class="rag-confidence">Confidence that the collection answers this: {answer.confidence:.2f}</div>'
 
 
 def render_support(answer: Answer) -> str:
@@ -179,7 +187,7 @@ PAPER_COLUMNS = ["Paper", "Authors", "Year", "arXiv id", "id"]
 
 def paper_row(paper: Paper) -> list[str]:
     """One row of the papers table (plain text cells; the table renders them as text)."""
-    authors = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 else "")
+    authors = author_list(paper.authors, 3)
     return [paper.label, authors, str(paper.year or ""), paper.arxiv_id or "", paper.id]
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Generator
 
 import openai
 
-from rag.answerer import Draft, Turn
+from rag.answering.base import Draft, Turn
 from rag.models import Hit
-from rag.prompts import REFUSAL, SYSTEM, user_message
+from rag.answering.prompts import REFUSAL, SYSTEM, user_message
 from rag.settings import Settings
 
 
 def describe_error(exc: Exception, settings: Settings) -> str:
     """One clear line for an LLM failure."""
     where = settings.llm_base_url or "https://api.openai.com/v1"
+    if isinstance(exc, _Deadline):
+        return f"LLM endpoint {where} did not finish the answer within {settings.llm_timeout:g}s"
     if isinstance(exc, openai.APITimeoutError):
         return f"LLM endpoint {where} did not answer within {settings.llm_timeout:g}s"
     if isinstance(exc, openai.APIConnectionError):
@@ -29,6 +33,22 @@ def describe_error(exc: Exception, settings: Settings) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"LLM endpoint {where} failed with HTTP {exc.status_code}: {str(exc)[:200]}"
     return f"LLM call failed: {exc}"
+
+
+class _Deadline(Exception):
+    """The whole answer took longer than llm_timeout (each read was on time, the sum was not)."""
+
+
+_CITED = re.compile(r"\[\s*\d")
+
+
+def is_refusal(text: str) -> bool:
+    """True when the answer is nothing but the refusal: no text, or REFUSAL with no citation after it.
+
+    "X is 5 [1]. The sources do not say Y." answers a part and is an answer, not an abstention.
+    """
+    flat = " ".join(text.split()).lower()
+    return not flat or (flat.startswith(REFUSAL.lower().rstrip(".")) and not _CITED.search(flat))
 
 
 class LLMAnswerer:
@@ -58,6 +78,7 @@ class LLMAnswerer:
     def generate(self, question: str, hits: list[Hit], history: list[Turn]) -> Generator[str, None, Draft]:
         parts: list[str] = []
         stream = None
+        deadline = time.monotonic() + self.settings.llm_timeout  # for the whole answer, not each read
         try:
             stream = self.client.chat.completions.create(
                 model=self.settings.llm_model,
@@ -71,7 +92,9 @@ class LLMAnswerer:
                 if delta:
                     parts.append(delta)
                     yield delta
-        except openai.OpenAIError as exc:
+                if time.monotonic() > deadline:
+                    raise _Deadline
+        except (openai.OpenAIError, _Deadline) as exc:
             return Draft(text="".join(parts), error=describe_error(exc, self.settings))
         finally:
             # A reader that stops early (closed UI, Ctrl-C) closes this generator: hang up, so the
@@ -79,5 +102,5 @@ class LLMAnswerer:
             if stream is not None:
                 stream.close()
         text = "".join(parts).strip()
-        refused = not text or REFUSAL.lower().rstrip(".") in text.lower()
+        refused = is_refusal(text)
         return Draft(text=REFUSAL if refused else text, abstained=refused)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.sentences import split_sentences
+from rag.text import split_sentences
 
 
 def test_splits_on_sentence_ends():

@@ -30,21 +30,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.catalog import normalize_text
-from rag.extractive import short_label, terms
+from rag.answering.base import FRAMING
 from rag.models import Citation, Paper, SentenceSupport
-from rag.sentences import split_sentences
+from rag.text import CITATION_GROUP, SPECIFIC, citation_numbers, name_keys, split_sentences, squashed, terms
 
 SUPPORTED_COVERAGE = 0.8
 PARTIAL_COVERAGE = 0.5
 SUPPORTED_SIMILARITY = 0.7
 PARTIAL_SIMILARITY = 0.5
 
-_CITE = re.compile(r"[ \t]*\[(\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*)\]")
-_LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\])+")
+_CITE = re.compile(r"[ \t]*" + CITATION_GROUP.pattern)
+_LEADING_CITES = re.compile(r"^(?:\s*" + CITATION_GROUP.pattern + ")+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# Named terms: an inner capital or a digit ("ImageNet", "GPU", "CIFAR-10"), or a capitalised word.
-_INNER = re.compile(r"\b[A-Za-z]*(?:[A-Z][A-Za-z]*[A-Z0-9]|[0-9])[\w\-.]*\b")
+# Named terms: SPECIFIC (an inner capital or a digit: "ImageNet", "GPU", "CIFAR-10"), or a capitalised word.
 _CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 _SMALL = frozenset("the this that these those in on for from with and but our we it its their they".split())
 # Words that describe the record rather than claim anything ("X was posted on …", "the listing notes: …").
@@ -52,42 +50,29 @@ _FRAMING = frozenset(terms("collection listing lists notes gives posted untitled
                            "identifier page link et al"))
 
 
-def cited_numbers(group: str) -> list[int]:
-    """The numbers of one citation group's inside ("1, 3", "2-4")."""
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", group.strip()):
-        bounds = [int(x) for x in re.split(r"\s*[\-–]\s*", part) if x]
-        out += list(range(bounds[0], bounds[1] + 1)) if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 20 else bounds
-    return out
-
-
 def split_claims(text: str) -> list[tuple[str, list[int]]]:
     """The answer's sentences, each with the citation numbers it carries (marks removed from the text).
 
-    Marks written after the full stop ("… 7.11. [1] Next …") belong to the sentence before them.
+    Marks written after the full stop ("… 7.11. [1] Next …") belong to the sentence before them. Framing lines
+    (``FRAMING``: "Two papers report on this.") are no claims and are left out.
     """
     out: list[tuple[str, list[int]]] = []
     for line in text.splitlines():
+        if FRAMING.match(line.strip()):
+            continue  # "Two papers report on this.": framing, no claim
         for sentence in split_sentences(line):
             lead = _LEADING_CITES.match(sentence)
             if lead and out:
-                moved = [n for g in _CITE.finditer(lead.group(0)) for n in cited_numbers(g.group(1))]
+                moved = [n for g in _CITE.finditer(lead.group(0)) for n in citation_numbers(g.group(1))]
                 out[-1] = (out[-1][0], list(dict.fromkeys(out[-1][1] + moved)))
                 sentence = sentence[lead.end():]
-            numbers = [n for g in _CITE.finditer(sentence) for n in cited_numbers(g.group(1))]
+            numbers = [n for g in _CITE.finditer(sentence) for n in citation_numbers(g.group(1))]
             bare = " ".join(_CITE.sub("", sentence).split())
             if bare.strip(" .;,:"):
                 out.append((bare, list(dict.fromkeys(numbers))))
             elif out and numbers:
                 out[-1] = (out[-1][0], list(dict.fromkeys(out[-1][1] + numbers)))
     return out
-
-
-def record_text(paper: Paper) -> str:
-    """Everything the paper's merged record states, as one text (the evidence beyond the passage)."""
-    fields = (paper.title, ", ".join(paper.authors), paper.arxiv_id and f"arXiv:{paper.arxiv_id}", paper.url,
-              paper.date, paper.year and str(paper.year), paper.comment, paper.abstract)
-    return "\n".join(x for x in fields if x)
 
 
 def numbers(text: str) -> set[str]:
@@ -97,9 +82,9 @@ def numbers(text: str) -> set[str]:
 
 def named_terms(sentence: str) -> set[str]:
     """Names the sentence relies on, as lower-case alphanumerics (compared like abstention does)."""
-    found = {m.group(0) for m in _INNER.finditer(sentence)}
+    found = {m.group(0) for m in SPECIFIC.finditer(sentence)}
     found |= {m.group(0) for m in _CAPITALISED.finditer(sentence) if m.group(0).lower() not in _SMALL}
-    out = {"".join(normalize_text(t)) for t in found}
+    out = {squashed(t) for t in found}
     return {t for t in out if t and not t.isdigit()}  # bare numbers are checked as numbers
 
 
@@ -114,11 +99,10 @@ class _Evidence:
 
 
 def _evidence(passages: Sequence[str], papers: Sequence[Paper]) -> _Evidence:
-    text = "\n".join([*passages, *(record_text(p) for p in papers)])
+    text = "\n".join([*passages, *(p.record_text() for p in papers)])
     sentences = [s for p in passages for s in split_sentences(p)]
     sentences += [s for p in papers for s in ([p.title] if p.title else []) + split_sentences(p.abstract)]
-    tokens = normalize_text(text)
-    names = {"".join(tokens[i:i + n]) for n in (1, 2, 3) for i in range(len(tokens) - n + 1)}
+    names = name_keys(text)
     return _Evidence(text, names, " ".join(text.split()), numbers(text), set(terms(text)),
                      list(dict.fromkeys(sentences)))
 
@@ -126,7 +110,7 @@ def _evidence(passages: Sequence[str], papers: Sequence[Paper]) -> _Evidence:
 def _strip_label(sentence: str, papers: Sequence[Paper]) -> str:
     """Drop the "“Title”: " lead the extractive answerer puts before a paper's sentences."""
     for paper in papers:
-        for label in (short_label(paper), paper.label):
+        for label in (paper.short_label, paper.label):
             if sentence.startswith(label + ": "):
                 return sentence[len(label) + 2:]
     return sentence

@@ -5,27 +5,17 @@ from __future__ import annotations
 import re
 
 from rag.models import Citation, Hit
+from rag.text import CITATION_GROUP, citation_numbers
 
 # "[1]", "[1, 3]", "[2][3]", "[1-2]"; the bracket group is rewritten keeping only valid numbers.
 # The spaces before a group go with it when nothing in it is kept ("E [9] and" -> "E and", not "E  and").
-_GROUP = re.compile(r"([ \t]*)\[(\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*)\]")
+_GROUP = re.compile(r"([ \t]*)" + CITATION_GROUP.pattern)
 
 
 def neutralize(text: str) -> str:
     """Source text with its own bracketed numbers ("prior work [2]") turned into "(2)", so that only the
     answerer's markers are read as citations."""
     return _GROUP.sub(lambda m: f"{m.group(1)}({m.group(2).strip()})", text)
-
-
-def _numbers(group: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", group.strip()):
-        bounds = [int(x) for x in re.split(r"\s*[\-–]\s*", part) if x]
-        if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 20:
-            out += list(range(bounds[0], bounds[1] + 1))
-        else:
-            out += bounds
-    return out
 
 
 def validate_citations(text: str, sources: int) -> tuple[str, list[int], list[int]]:
@@ -38,7 +28,7 @@ def validate_citations(text: str, sources: int) -> tuple[str, list[int], list[in
 
     def fix(match: re.Match[str]) -> str:
         keep = []
-        for n in _numbers(match.group(2)):
+        for n in citation_numbers(match.group(2)):
             if 1 <= n <= sources:
                 keep.append(n)
                 if n not in cited:
