@@ -164,6 +164,9 @@ class ExtractiveAnswerer:
             if sentence.coverage >= max(MIN_EVIDENCE, share * lead.coverage):
                 chosen[sentence.number] = [sentence]
         first = chosen[lead.number]
+        second = next((s for s in ranked[1:] if s.number == lead.number and s.score >= 0.7 * lead.score), None)
+        if second:  # a close second sentence of the answering paper often holds the rest of the answer
+            first.append(second)
         extra = self._complement(weights, [s for s in ranked if s.number == lead.number], first)
         if extra:
             first.append(extra)
