@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from eval.dataset import Question, gold_ids
+from eval.metrics import latency_summary, retrieval_metrics
 from rag import Assistant, Paper, split_sentences, word_tokens
 
 RATIO_KEYS = ("hit@1", "hit@5", "mrr", "ndcg@5", "recall@5_multi")
@@ -98,7 +99,6 @@ def dense_per_paper(assistant: Assistant, k: int = 10) -> Ranker:
 
 def evaluate_ranker(rank: Ranker, questions: Sequence[Question], papers: Sequence[Paper]) -> dict:
     """Retrieval figures and search latency of one ranker on answerable questions."""
-    from eval.runner import latency_summary, retrieval_metrics
 
     rankings, golds, times = [], [], []
     for q in questions:

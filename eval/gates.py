@@ -12,10 +12,10 @@ GATES: dict[str, tuple[str, str, str, float]] = {
     "dangling citations": ("citations", "dangling", "==", 0),
     "answerable abstention": ("abstention", "answerable_abstention_rate", "<=", 0.05),
     "unanswerable abstention": ("abstention", "unanswerable_abstention_rate", ">=", 0.80),
-    # Chosen from what we measure: floors a little below the day's figures (MRR 0.928, key-fact recall 0.845,
-    # citation recall 0.888, supported 1.0), so a regression trips them. Latency is machine-bound: reported only.
+    # Chosen from what we measure: floors a little below the day's figures (MRR 0.928, key-fact recall 0.863,
+    # citation recall 0.893, supported 1.0), so a regression trips them. Latency is machine-bound: reported only.
     "mrr": ("retrieval", "mrr", ">=", 0.90),
-    "key-fact recall": ("answers", "key_fact_recall", ">=", 0.75),  # 0.774 today, down from 0.845: see README
+    "key-fact recall": ("answers", "key_fact_recall", ">=", 0.80),
     "citation recall": ("citations", "recall", ">=", 0.85),
     "supported sentences": ("grounding", "supported_rate", ">=", 0.95),
 }

@@ -8,6 +8,7 @@ any set; an entry is found once any of its ids is retrieved.
 from __future__ import annotations
 
 import math
+import statistics
 import re
 from collections.abc import Sequence
 
@@ -114,3 +115,30 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def mean(values: Sequence[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else None
+
+
+def retrieval_metrics(rankings: Sequence[Sequence[str]], golds: Sequence[Sequence[set[str]]],
+                      multi: Sequence[bool]) -> dict[str, float | int | None]:
+    """Paper-level retrieval figures over answerable questions (rankings: retrieved paper ids, best first)."""
+    pairs = list(zip(rankings, golds, strict=True))
+    many = [(r, g) for (r, g), m in zip(pairs, multi, strict=True) if m]
+    return {
+        "questions": len(pairs),
+        "hit@1": mean([hit_at(r, g, 1) for r, g in pairs]),
+        "hit@3": mean([hit_at(r, g, 3) for r, g in pairs]),
+        "hit@5": mean([hit_at(r, g, 5) for r, g in pairs]),
+        "mrr": mean([reciprocal_rank(r, g, 5) for r, g in pairs]),
+        "ndcg@5": mean([ndcg_at(r, g, 5) for r, g in pairs]),
+        "multi_questions": len(many),
+        "recall@5_multi": mean([recall_at(r, g, 5) for r, g in many]),
+        "recall@10_multi": mean([recall_at(r, g, 10) for r, g in many]),
+    }
+
+
+def latency_summary(records: list[dict]) -> dict[str, float | None]:
+    search = [r["search_ms"] for r in records]
+    ask = [r["ask_ms"] for r in records]
+    return {"search_p50": percentile(search, .5), "search_p95": percentile(search, .95),
+            "ask_p50": percentile(ask, .5), "ask_p95": percentile(ask, .95),
+            "search_mean": statistics.fmean(search) if search else None,
+            "ask_mean": statistics.fmean(ask) if ask else None}

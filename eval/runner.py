@@ -6,7 +6,6 @@ docs/eval-format.md and kept stable (``schema`` changes when they do not).
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -22,11 +21,10 @@ from eval.metrics import (
     first_rank,
     hit_at,
     key_facts_found,
+    latency_summary,
     mean,
-    ndcg_at,
-    percentile,
-    recall_at,
     reciprocal_rank,
+    retrieval_metrics,
 )
 from rag import GROUNDING_METHOD, Answer, Assistant, Paper
 from rag.embedders import embedder_id
@@ -46,24 +44,6 @@ GROUNDING_LIMITS = (
 def _label(paper: Paper) -> str:
     label = paper.label
     return label if len(label) <= 70 else label[:67] + "…"
-
-
-def retrieval_metrics(rankings: Sequence[Sequence[str]], golds: Sequence[Sequence[set[str]]],
-                      multi: Sequence[bool]) -> dict[str, float | int | None]:
-    """Paper-level retrieval figures over answerable questions (rankings: retrieved paper ids, best first)."""
-    pairs = list(zip(rankings, golds, strict=True))
-    many = [(r, g) for (r, g), m in zip(pairs, multi, strict=True) if m]
-    return {
-        "questions": len(pairs),
-        "hit@1": mean([hit_at(r, g, 1) for r, g in pairs]),
-        "hit@3": mean([hit_at(r, g, 3) for r, g in pairs]),
-        "hit@5": mean([hit_at(r, g, 5) for r, g in pairs]),
-        "mrr": mean([reciprocal_rank(r, g, 5) for r, g in pairs]),
-        "ndcg@5": mean([ndcg_at(r, g, 5) for r, g in pairs]),
-        "multi_questions": len(many),
-        "recall@5_multi": mean([recall_at(r, g, 5) for r, g in many]),
-        "recall@10_multi": mean([recall_at(r, g, 10) for r, g in many]),
-    }
 
 
 def _timed(call: Callable, *args, **kwargs) -> tuple:
@@ -91,6 +71,8 @@ def _question_record(q: Question, gold: list[set[str]], hits: list, answer: Answ
                       for h in hits[:5]],
         "rank": first_rank(ranked, gold) if q.answerable else None,
         "abstained": answer.abstained,
+        "outcome": answer.outcome,
+        "confidence": None if answer.confidence is None else round(answer.confidence, 4),
         "answer": answer.text,
         "error": answer.error,
         "cited": cited,
@@ -181,15 +163,6 @@ def _by_kind(records: list[dict], rankings: dict[str, list[str]], golds: dict[st
             "failed": sum(1 for r in rows if r["failures"]),
         }
     return out
-
-
-def latency_summary(records: list[dict]) -> dict[str, float | None]:
-    search = [r["search_ms"] for r in records]
-    ask = [r["ask_ms"] for r in records]
-    return {"search_p50": percentile(search, .5), "search_p95": percentile(search, .95),
-            "ask_p50": percentile(ask, .5), "ask_p95": percentile(ask, .95),
-            "search_mean": statistics.fmean(search) if search else None,
-            "ask_mean": statistics.fmean(ask) if ask else None}
 
 
 def run_eval(assistant: Assistant, questions: Sequence[Question] | str | Path | None = None,

@@ -8,7 +8,8 @@ from rag.models import Answer, Citation, Hit, IngestReport, Paper, SentenceSuppo
 from rag.records import is_arxiv_id
 from rag.settings import Settings
 from rag.text import author_list, citation_numbers, split_sentences, word_tokens
+from rag.writelock import CollectionBusy
 
-__all__ = ["ABSTAIN_TEXT", "GROUNDING_METHOD", "LOW_CONFIDENCE_LEAD", "Answer", "AnswerStream", "Assessment", "Assistant", "Chat", "Citation", "Hit",
+__all__ = ["ABSTAIN_TEXT", "GROUNDING_METHOD", "LOW_CONFIDENCE_LEAD", "Answer", "AnswerStream", "Assessment", "Assistant", "Chat", "Citation", "CollectionBusy", "Hit",
            "IngestReport", "Paper", "SentenceSupport", "Settings", "Source", "author_list", "citation_numbers",
            "is_arxiv_id", "split_sentences", "word_tokens"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -23,6 +24,7 @@ from rag.loaders import load
 from rag.models import Answer, Hit, IngestReport, Paper
 from rag.retrieval import HybridRetriever, SearchFilter
 from rag.settings import Settings
+from rag.writelock import writer_lock
 
 FOLLOW_UP_COVERAGE = 0.15  # share of a follow-up's own term weight the conversation's paper must hold
 
@@ -60,6 +62,7 @@ class Assistant:
         self._lock = threading.RLock()  # guards lazily built parts; held briefly
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches and answers go on meanwhile
         self._index: Index | None = None
+        self._embed_model = None  # loaded once (seconds), kept when the index is reopened
         self._stats: TermStats | None = None
         self._llm: Answerer | None = None
         self.answerability = AnswerabilityModel.load()
@@ -69,15 +72,48 @@ class Assistant:
     def index(self) -> Index:
         with self._lock:
             if self._index is None:
-                self._index = Index(self.settings, make_embedder(self.settings), embedder_id(self.settings))
-                if not self.catalog.papers and self._index.count():
-                    # A new client of a shared Chroma server: take the catalog the store carries.
-                    self.catalog.restore(self._index.records())
-                    self.catalog.save()
+                if self._embed_model is None:
+                    self._embed_model = make_embedder(self.settings)
+                self._index = Index(self.settings, self._embed_model, embedder_id(self.settings))
+                if self.settings.chroma_url and self._index.count():
+                    # A client of a shared Chroma server: the server's records are the catalog (other clients
+                    # may have added, changed or removed papers since this data dir last saw it).
+                    self._adopt_server_catalog(self._index)
             return self._index
 
+    def _adopt_server_catalog(self, index: Index) -> None:
+        self.catalog.restore(index.records())
+        self.catalog.save()
+        self._stats = None
+
+    def catch_up(self) -> None:
+        """Take in what other processes wrote to the collection since this one last looked.
+
+        Called before every search, answer and ingest, so a running chat sees the papers a CLI ingest (or,
+        with a shared server, another machine) added, and an ingest never overwrites them. Embedded: the
+        catalog file is re-read when it changed, and Chroma reopened when its fingerprint moved (its vector
+        index lives in memory, where another process's writes never reach). Server: the catalog is rebuilt
+        from the records on the server and the lexical index from its chunks.
+        """
+        with self._lock:
+            index = self._index
+            stale = index is not None and not index.current()
+            if self.settings.chroma_url:
+                if stale:
+                    index.close()  # type: ignore[union-attr]
+                    self._index = None
+                    self.index  # noqa: B018 - reopens: lexical index and catalog from the server
+                return
+            if stale:
+                index.close()  # type: ignore[union-attr]
+                self._index = None  # reopened on next use, with the other process's chunks and BM25 files
+            if stale or self.catalog.changed_on_disk():
+                self.catalog = Catalog(self.settings.data_dir / "catalog.json")
+                self._stats = None
+
     def _retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.index, self.catalog._by_id, self.settings)
+        index = self.index
+        return HybridRetriever(index, self.catalog.by_id, self.settings)
 
     def answerer(self, name: str | None = None) -> Answerer:
         """The answerer by name (`extractive` / `llm`), default from settings."""
@@ -104,6 +140,12 @@ class Assistant:
             return self._stats
 
     # -- ingest and catalog ---------------------------------------------------------------------
+    def _writing(self):
+        """The data dir's inter-process writer lock (embedded store); a shared server serialises writes itself."""
+        if self.settings.chroma_url:
+            return contextlib.nullcontext()
+        return writer_lock(self.settings.data_dir, self.settings.lock_timeout)
+
     def ingest(self, *paths: str | Path, progress: bool | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
         """Read files/folders of abstracts, merge them into the catalog and bring the index up to date.
@@ -117,10 +159,11 @@ class Assistant:
         broken = {where.rsplit(":", 1)[0] for where, _ in loaded.failed if where.endswith(":1")}
         # A file that could not be read at all keeps what an earlier ingest took from it.
         readable = [f for f in loaded.files if f not in broken or any(r.path == f for r in loaded.records)]
-        with self._ingest_lock:
+        with self._ingest_lock, self._writing():
+            self.catch_up()  # merge onto what other processes wrote, never over it
             index = self.index
-            self.catalog.replace_files(readable, loaded.records)
-            self.catalog.save()
+            catalog = self.catalog
+            catalog.replace_files(readable, loaded.records)
             with self._lock:
                 self._stats = None  # term statistics come from the catalog
             bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
@@ -132,7 +175,9 @@ class Assistant:
                     on_progress(done, total)
 
             try:
-                counts = index.sync(self.catalog.papers, progress=tick)
+                # The catalog is saved once its chunks are stored, before the fingerprint that tells other
+                # processes to look: an interrupted ingest never lists papers that search cannot find.
+                counts = index.sync(catalog.papers, progress=tick, on_written=catalog.save)
             finally:
                 bar.close()
         return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),
@@ -141,6 +186,7 @@ class Assistant:
     def status(self) -> dict[str, str | int]:
         """What this assistant runs on (shown in UIs; never includes an API key)."""
         s = self.settings
+        self.catch_up()
         return {
             "papers": len(self.catalog.papers),
             "chunks": self.index.count(),
@@ -160,12 +206,14 @@ class Assistant:
 
     def papers(self) -> list[Paper]:
         """Every paper in the catalog."""
-        if not self.catalog.papers and self.settings.chroma_url:
-            self.index  # noqa: B018 - opening the index restores the catalog from the server
+        if self.settings.chroma_url:
+            self.index  # noqa: B018 - opening the index reads the catalog from the server
+        self.catch_up()
         return list(self.catalog.papers)
 
     def paper(self, paper_id: str) -> Paper | None:
         """The paper with this id (``Paper.id``), or None."""
+        self.catch_up()
         return self.catalog.get(paper_id)
 
     # -- search and answers ---------------------------------------------------------------------
@@ -173,7 +221,9 @@ class Assistant:
                author: str | None = None, arxiv_id: str | None = None) -> list[Hit]:
         """Papers most relevant to the query (one hit per paper, best passage), filters applied to both sides."""
         where = SearchFilter(year_from, year_to, author, arxiv_id)
-        hits, _ = self._retriever().retrieve(_check_query(query), k or self.settings.top_k, where)
+        query = _check_query(query)
+        self.catch_up()
+        hits, _ = self._retriever().retrieve(query, k or self.settings.top_k, where)
         return hits
 
     def ask(self, question: str, **options) -> Answer:
@@ -193,7 +243,9 @@ class Assistant:
         """Whether the collection answers the question, and why: the hits, the evidence features, the
         confidence and the outcome (answered / low_confidence / abstained). No answer is composed."""
         where = SearchFilter(year_from, year_to, author, arxiv_id)
-        return self._assess(_check_query(question), k or self.settings.top_k, where)
+        question = _check_query(question)
+        self.catch_up()
+        return self._assess(question, k or self.settings.top_k, where)
 
     def _assess(self, question: str, k: int, where: SearchFilter, follow_up_ids: list[str] | None = None,
                 context: str = "") -> Assessment:
@@ -221,6 +273,7 @@ class Assistant:
              year_from: int | None = None, year_to: int | None = None, author: str | None = None,
              arxiv_id: str | None = None, follow_up_ids: list[str] | None = None) -> Generator[str, None, Answer]:
         engine = self.answerer(answerer)
+        self.catch_up()
         context = history[-1].question if history and follow_up_ids else ""
         verdict = self._assess(question, k or self.settings.top_k, SearchFilter(year_from, year_to, author, arxiv_id),
                                follow_up_ids, context)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections import Counter, defaultdict
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -130,11 +131,28 @@ class Catalog:
         self.path = path
         self.records: list[RawRecord] = []
         self.papers: list[Paper] = []
+        self.stamp = self._stamp()
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             self.records = [RawRecord(**r) for r in data["records"]]
             self.papers = [Paper.model_validate(p) for p in data["papers"]]
         self._by_id = {p.id: p for p in self.papers}
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def changed_on_disk(self) -> bool:
+        """Whether another process (or Catalog) saved the file since this one read or wrote it."""
+        return self._stamp() != self.stamp
+
+    @property
+    def by_id(self) -> dict[str, Paper]:
+        """paper id -> Paper, for every paper of the catalog."""
+        return self._by_id
 
     def get(self, paper_id: str) -> Paper | None:
         return self._by_id.get(paper_id)
@@ -161,13 +179,22 @@ class Catalog:
                 ))  # type: ignore[arg-type]
 
     def save(self) -> None:
-        """Write atomically, so a killed ingest never leaves a half-written catalog."""
+        """Write atomically and durably: a killed ingest never leaves a half-written catalog, and two writers
+        never share a temporary file (each has its own, renamed over the catalog when complete)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = {
             "version": 1,
             "records": [r.__dict__ for r in self.records],
             "papers": [p.model_dump() for p in self.papers],
         }
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps(data, ensure_ascii=False))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.stamp = self._stamp()

@@ -15,6 +15,7 @@ from rag.embedders import EmbedderError
 from rag.models import Answer, Hit, IngestReport, Paper
 from rag.settings import Settings
 from rag.store import StoreError
+from rag.writelock import CollectionBusy
 
 
 class UserError(Exception):
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         assistant = Assistant(_settings(args))
         return args.run(assistant, args)
-    except (UserError, ValueError, FileNotFoundError, StoreError, EmbedderError) as exc:
+    except (UserError, ValueError, FileNotFoundError, StoreError, EmbedderError, CollectionBusy) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

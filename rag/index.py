@@ -25,7 +25,7 @@ from pydantic import PrivateAttr
 from rag.chunking import RECORD_HASH_KEY, RECORD_KEY, chunk_paper, record_metadata
 from rag.models import Paper
 from rag.settings import Settings
-from rag.store import EMBEDDER_KEY, open_collection
+from rag.store import EMBEDDER_KEY, open_store
 
 
 FINGERPRINT_KEY = "rag_fingerprint"
@@ -95,7 +95,8 @@ class Index:
         self.settings = settings
         self.embed_model = embed_model
         self.embedder = embedder
-        self.collection = open_collection(settings, embedder)
+        self.client, self.collection = open_store(settings, embedder)
+        self.seen: str | None = None  # the store's fingerprint this index reflects (see ``current``)
         self.vector_store = CorpusBackedChromaStore(self.chunks, chroma_collection=self.collection)
         self.vector_index = VectorStoreIndex.from_vector_store(self.vector_store, embed_model=embed_model)
         self.bm25_dir = settings.data_dir / "bm25" / settings.collection
@@ -118,22 +119,43 @@ class Index:
 
     def state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
         """As Chroma holds them: paper_id -> (content hash, chunks present), and paper_id -> stored record hash."""
+        seen, records, _ = self._state()
+        return seen, records
+
+    def _state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str], set[str]]:
         seen: dict[str, tuple[str, int]] = {}
         records: dict[str, str] = {}
-        for _, meta, _ in self._rows(["metadatas"]):
+        stored: set[str] = set()  # chunk ids
+        for chunk_id, meta, _ in self._rows(["metadatas"]):
             _tally(seen, meta)
+            stored.add(chunk_id)
             if RECORD_HASH_KEY in meta:
                 records[str(meta.get("paper_id"))] = str(meta[RECORD_HASH_KEY])
-        return seen, records
+        return seen, records, stored
 
     def _fingerprint(self, state: dict[str, tuple[str, int]]) -> str:
         return hashlib.sha1(json.dumps(sorted(state.items())).encode()).hexdigest()
 
     def _set_fingerprint(self, value: str) -> None:
         self.collection.modify(metadata={EMBEDDER_KEY: self.embedder, FINGERPRINT_KEY: value})
+        self.seen = value
 
     def count(self) -> int:
         return self.collection.count()
+
+    def stored_fingerprint(self) -> str | None:
+        """The fingerprint the store holds now, read afresh (another process or machine may have changed it)."""
+        fresh = self.client.get_collection(self.settings.collection, embedding_function=None)  # type: ignore[arg-type]
+        return (fresh.metadata or {}).get(FINGERPRINT_KEY)
+
+    def current(self) -> bool:
+        """Whether this index still reflects the store: no other process has written to it since."""
+        return self.stored_fingerprint() == self.seen
+
+    def close(self) -> None:
+        """Let go of the store. An embedded Chroma keeps its vector index in memory, where another process's
+        writes never reach it: closing, then opening a new Index, is how a process sees them."""
+        self.client.close()
 
     def records(self) -> list[Paper]:
         """The paper records stored with the chunks (what a client of a shared server rebuilds its catalog from)."""
@@ -164,6 +186,7 @@ class Index:
         marker = self.bm25_dir / "fingerprint"
         if stored and marker.exists() and marker.read_text() == stored:
             self.lexical = LexicalRetriever.from_persist_dir(str(self.bm25_dir))
+            self.seen = stored
             return
         self.rebuild_lexical()
 
@@ -189,10 +212,15 @@ class Index:
         self._set_fingerprint(fingerprint)
 
     # -- sync ----------------------------------------------------------------------------------
-    def sync(self, papers: list[Paper], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-        """Make Chroma hold exactly these papers' chunks; embed only what is new or changed."""
+    def sync(self, papers: list[Paper], progress: Callable[[int, int], None] | None = None,
+             on_written: Callable[[], None] | None = None) -> dict[str, int]:
+        """Make Chroma hold exactly these papers' chunks; embed only what is new or changed.
+
+        ``on_written`` runs once the chunks and records are stored and before the new fingerprint is: the
+        caller saves its catalog there, so a process that sees the new fingerprint also finds the new catalog.
+        """
         s = self.settings
-        have, stored_records = self.state()
+        have, stored_records, stored = self._state()
         want = {p.id: chunk_paper(p, s.chunk_tokens, s.chunk_overlap, self.embedder) for p in papers}
         counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
         todo: list[TextNode] = []
@@ -205,6 +233,12 @@ class Index:
             if current == (nodes[0].metadata["hash"], len(nodes)):
                 counts["unchanged"] += 1
                 continue
+            if current and current[0] == nodes[0].metadata["hash"] and current[1] < len(nodes):
+                # Half stored by an interrupted ingest (batches run shortest chunk first, across papers): the
+                # stored chunks are right, only the missing ones are embedded.
+                counts["added"] += 1
+                todo += [n for n in nodes if n.node_id not in stored]
+                continue
             counts["updated" if current else "added"] += 1
             if current:
                 stale.append(pid)
@@ -212,7 +246,9 @@ class Index:
         counts["removed"] = sum(1 for pid in stale if pid not in want)
         if not todo and not stale:
             self._write_records(list(records.values()))
-            if (self.collection.metadata or {}).get(FINGERPRINT_KEY) != self._fingerprint(have) or not self.lexical:
+            if on_written:
+                on_written()
+            if self.stored_fingerprint() != self._fingerprint(have) or not self.lexical:
                 self.rebuild_lexical()
             return counts
         self._set_fingerprint("dirty")  # a crash from here on makes the next open rebuild BM25
@@ -233,5 +269,7 @@ class Index:
             if progress:
                 progress(done, len(todo))
         self._write_records(list(records.values()))
+        if on_written:
+            on_written()
         self.rebuild_lexical()
         return counts

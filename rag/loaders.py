@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +24,23 @@ class Loaded:
     files: list[str] = field(default_factory=list)
 
 
+# Byte-order marks, longest first: UTF-32-LE's mark begins with UTF-16-LE's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode(data: bytes, path: str) -> tuple[str, str | None]:
-    """Text of a file and a warning when it was not UTF-8; raises RecordError for binary data."""
+    """Text of a file and a warning when it was not UTF-8; raises RecordError for binary data.
+
+    UTF-16 and UTF-32 files with a byte-order mark (what Windows tools export) are decoded by it.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), None  # the codec reads the mark for byte order and drops it
+            except UnicodeDecodeError as exc:
+                raise RecordError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                                  f"{encoding.upper()} (bad data at offset {exc.start})") from None
     if b"\x00" in data[:65536]:
         raise RecordError("binary file (NUL bytes), not text")
     try:
@@ -76,7 +93,7 @@ def load(paths: list[Path], max_abstract_chars: int) -> Loaded:
     out = Loaded()
     for path in paths:
         for file in _files(path):
-            name = str(file)
+            name = os.path.normpath(file)  # "./a.jsonl" and "a.jsonl" are one source
             out.files.append(name)
             try:
                 data = file.read_bytes()
@@ -89,10 +106,15 @@ def load(paths: list[Path], max_abstract_chars: int) -> Loaded:
             except (RecordError, LayoutError, OSError) as exc:
                 out.failed.append((f"{name}:1", str(exc)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one unreadable file never sinks the others
+                out.failed.append((f"{name}:1", f"could not be read ({type(exc).__name__}: {exc})"[:500]))
+                continue
             out.failed += failed
             for record in records:
                 try:
                     out.records.append(validate(record, max_abstract_chars))
                 except RecordError as exc:
                     out.failed.append((record.where, str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one bad record never sinks the file
+                    out.failed.append((record.where, f"unusable record ({type(exc).__name__}: {exc})"[:500]))
     return out

@@ -161,6 +161,10 @@ def from_mapping(row: dict, path: str, line: int, layout: str) -> RawRecord:
     )
 
 
+# A record is a flat object: nesting deep enough to exhaust the parser's stack is a malformed (or hostile) file.
+_DEPTH_NOTE = "a record is one flat JSON object"
+
+
 def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, str]]]:
     """Records from JSON Lines (or one JSON array); bad lines are reported, the rest kept."""
     records: list[RawRecord] = []
@@ -171,6 +175,8 @@ def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, 
             rows = json.loads(stripped)
         except json.JSONDecodeError as exc:
             return [], [(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg}")]
+        except RecursionError:
+            return [], [(f"{path}:1", f"invalid JSON: nested deeper than Python's parser allows ({_DEPTH_NOTE})")]
         items = [(1, row) for row in rows]
     else:
         items = []
@@ -181,6 +187,9 @@ def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, 
                 items.append((number, json.loads(line)))
             except json.JSONDecodeError as exc:
                 failed.append((f"{path}:{number}", f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            except RecursionError:
+                failed.append((f"{path}:{number}", f"invalid JSON: nested deeper than Python's parser allows "
+                                                   f"({_DEPTH_NOTE})"))
     for number, row in items:
         if not isinstance(row, dict):
             failed.append((f"{path}:{number}", f"expected a JSON object, got {type(row).__name__}"))

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         30_000, ge=100, description="Records whose abstract is longer than this are rejected as not an abstract."
     )
 
+    lock_timeout: float = Field(
+        60.0, ge=0,
+        description="Seconds an ingest waits for another process writing to the same data dir before it fails "
+                    "with an error naming that process.",
+    )
     top_k: int = Field(5, ge=1, le=100, description="Papers returned by search and given to the answerer.")
     fusion: Literal["relative", "rrf"] = Field(
         "relative",

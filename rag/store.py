@@ -42,6 +42,11 @@ def client(settings: Settings) -> chromadb.ClientAPI:
 
 def open_collection(settings: Settings, embedder: str) -> Collection:
     """The collection, created with cosine space; refuses one built by another embedder."""
+    return open_store(settings, embedder)[1]
+
+
+def open_store(settings: Settings, embedder: str) -> tuple[chromadb.ClientAPI, Collection]:
+    """The client and the collection (see ``open_collection``); close the client to let go of the store."""
     api = client(settings)
     try:
         collection = api.get_or_create_collection(
@@ -58,4 +63,4 @@ def open_collection(settings: Settings, embedder: str) -> Collection:
             f"the index {settings.collection!r} was built with embedder {built_with}, but the settings select "
             f"{embedder}; use the same embedder, or another RAG_COLLECTION / RAG_DATA_DIR and ingest again"
         )
-    return collection
+    return api, collection

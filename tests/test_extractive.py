@@ -76,3 +76,39 @@ def test_long_sentences_are_cut_to_the_answering_clause():
 def test_a_date_without_an_arxiv_id_says_no_none():
     draft, _ = answer("When was the paper on sea urchins posted?", [UNDATED])
     assert "2021-05-04" in draft.text and "None" not in draft.text
+
+
+UNIAD = Paper(id="ua", arxiv_id="2206.03687",
+              abstract="Anomaly detection usually trains one model per product category. "
+                       "We present UniAD, a unified framework that detects defects of many categories with one model. "
+                       "A neighbor masked attention module stops the reconstruction from copying its input.")
+SBS = Paper(id="sbs", authors=["Mengya Gao", "Yujun Shen"],
+            abstract="Knowledge distillation trains a small student from a large teacher. "
+                     "We name our scheme Stage-by-Stage Knowledge Distillation (SSKD), which distills one stage at a "
+                     "time. It improves students on ImageNet.")
+
+
+def test_which_paper_questions_name_the_paper_and_its_naming_sentence():
+    draft, hits = answer("Which method detects defects of many product categories and stops the reconstruction "
+                         "from copying its input?", [UNIAD, GPU])
+    line = draft.text.splitlines()[0]
+    assert line.startswith("arXiv:2206.03687: ")  # no title, no authors: named by its arXiv id
+    assert "We present UniAD" in line  # the sentence that says what the method is called
+    citations = [Citation(number=n, paper=hits[n - 1].paper, passage=p) for n, p in draft.passages.items()]
+    assert all(s.verdict == "supported" for s in check_answer(draft.text, citations))
+
+
+def test_only_questions_asking_which_paper_name_it():
+    named, _ = answer("Which paper maps kelp canopy from satellite images?", [KELP2, GPU])
+    assert named.text.startswith(f"“{KELP2.title}”: ")
+    plain, _ = answer("How much did marine heat waves cut kelp canopy cover along the coast?", [KELP2, GPU])
+    assert KELP2.title not in plain.text
+
+
+def test_a_list_question_by_authors_cites_each_of_their_papers():
+    draft, _ = answer("Which papers by Mengya Gao and Yujun Shen propose knowledge distillation schemes?",
+                      [SBS, Paper(id="x", authors=["Mengya Gao", "Yujun Shen"],
+                                  abstract="Residual knowledge distillation adds an assistant network to KD.")])
+    lines = draft.text.splitlines()
+    assert lines[0] == "Two papers report on this."
+    assert "Stage-by-Stage Knowledge Distillation" in draft.text and "[2]" in draft.text

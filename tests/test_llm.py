@@ -26,7 +26,7 @@ from rag.answering.base import ABSTAIN_TEXT, Draft, Turn
 from rag.answering.citations import validate_citations
 from rag.answering.llm import LLMAnswerer
 from rag.models import Hit, Paper
-from rag.answering.prompts import REFUSAL, SYSTEM
+from rag.answering.prompts import REFUSAL, SYSTEM, is_claim, user_message
 from tests.conftest import free_port
 from tests.llama_server import llama_server
 
@@ -516,3 +516,17 @@ def test_cli_ask_with_llm_down_exits_3_with_one_error_line(seeded):
     assert "unreachable" in errors[0] and base in errors[0]
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
     assert "Retrieved sources:" in done.stdout and SMART in done.stdout  # the sources are still listed
+
+
+def test_a_statement_is_asked_as_a_claim_to_check_and_a_question_as_a_question():
+    hit = Hit(paper=Paper(id="p", title="Notch in tumours", abstract="Notch signals pass from tumour to stroma."),
+              passage="", score=1.0)
+    claim = "Notch signaling occurs between tumor cells and stromal cells."
+    assert is_claim(claim) and is_claim("LDL cholesterol has a causal role in heart disease")
+    assert not is_claim(QUESTION) and not is_claim("Is there a method for counting birds")
+    assert not is_claim("Compare the two samplers")
+    as_claim, as_question = user_message(claim, [hit]), user_message(QUESTION, [hit])
+    assert "statement to check" in as_claim and "support or contradict" in as_claim
+    assert "statement to check" not in as_question and "Answer the question above" in as_question
+    assert "91%" not in as_claim + as_question  # no example sentence for a small model to copy
+    assert f"<question>{claim}</question>" in as_claim  # the statement itself stays fenced as data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,64 @@ def test_a_listing_date_off_the_calendar_rejects_that_record_only(tmp_path):
     assert len(loaded.failed) == 1
     where, why = loaded.failed[0]
     assert where.startswith(f"{path}:") and "field 'date': not a calendar date: '2023-02-30'" in why
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_with_a_byte_order_mark_are_decoded(folder, codec):
+    rows = "".join(json.dumps({"title": t, "abstract": a}, ensure_ascii=False) + "\n" for t, a in GOOD)
+    bom = "" if codec in {"utf-16", "utf-32"} else "\ufeff"  # the bare codecs write their own mark
+    (folder / "windows.jsonl").write_bytes((bom + rows).encode(codec))
+    loaded = load([folder], LIMIT)
+    assert loaded.failed == [] and loaded.warnings == []
+    assert [r.title for r in loaded.records if r.path.endswith("windows.jsonl")] == [t for t, _ in GOOD]
+    _good_present(loaded, folder)
+
+
+def test_a_byte_order_mark_over_broken_data_is_that_files_error(folder):
+    (folder / "broken.jsonl").write_bytes(b"\xff\xfe" + "{}".encode("utf-16-le") + b"\x00\xd8")  # lone surrogate
+    loaded = load([folder], LIMIT)
+    assert [(where, msg.split(" (")[0]) for where, msg in loaded.failed] == [
+        (f"{folder / 'broken.jsonl'}:1", "starts with a UTF-16 byte-order mark but is not valid UTF-16")]
+    _good_present(loaded, folder)
+
+
+@pytest.mark.parametrize("bomb", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_nested_json_bombs_are_rejected_by_line_and_the_rest_is_kept(folder, bomb):
+    good = json.dumps({"title": "Tidal Energy Forecasts", "abstract": GOOD[0][1]})
+    (folder / "bomb.json").write_text(bomb, encoding="utf-8")
+    (folder / "mixed.jsonl").write_text(good + "\n" + bomb + "\n" + good.replace("Tidal", "Wave") + "\n",
+                                        encoding="utf-8")
+    loaded = load([folder], LIMIT)
+    failed = dict(loaded.failed)
+    assert set(failed) == {f"{folder / 'bomb.json'}:1", f"{folder / 'mixed.jsonl'}:2"}
+    assert all("nested deeper" in message for message in failed.values())
+    assert [r.title for r in loaded.records if r.path.endswith("mixed.jsonl")] == [
+        "Tidal Energy Forecasts", "Wave Energy Forecasts"]
+    _good_present(loaded, folder)
+
+
+def test_any_exception_reading_one_file_is_that_files_rejection(folder, monkeypatch):
+    import rag.loaders as loaders
+
+    real = loaders.parse_text
+
+    def explode_on_one(text, path):
+        if path.endswith("cursed.txt"):
+            raise MemoryError("parser ran out of memory")
+        return real(text, path)
+
+    (folder / "cursed.txt").write_text(_listing(GOOD), encoding="utf-8")
+    monkeypatch.setattr(loaders, "parse_text", explode_on_one)
+    loaded = load([folder], LIMIT)
+    assert loaded.failed == [(f"{folder / 'cursed.txt'}:1", "could not be read (MemoryError: parser ran out of memory)")]
+    _good_present(loaded, folder)
+
+
+def test_one_file_named_in_two_spellings_is_one_source(folder, monkeypatch):
+    monkeypatch.chdir(folder)
+    (folder / "sub").mkdir()
+    plain = load([folder / "good.txt"], LIMIT)
+    dotted = load([Path("./sub/../good.txt")], LIMIT)
+    assert dotted.files == ["good.txt"] and {r.path for r in dotted.records} == {"good.txt"}
+    assert load([Path("good.txt")], LIMIT).files == dotted.files
+    assert [r.abstract for r in plain.records] == [r.abstract for r in dotted.records]

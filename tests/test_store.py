@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +26,8 @@ from rag.store import EMBEDDER_KEY, StoreError, open_collection
 from tests.conftest import free_port, missing, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTING = ROOT / "seeds" / "000_5005df3c1c9c486a.txt"  # 7 papers
+SEEDS_DIR = ROOT / "seeds"
+LISTING = SEEDS_DIR / "000_5005df3c1c9c486a.txt"  # 7 papers
 SMART = "SMaRt: Improving GANs with Score Matching Regularity"
 FAIRNESS = "Improving the Fairness of Deep Generative Models without Retraining"
 EXTRA = """Quokka Routing: Sparse Experts for Tiny Language Models
@@ -145,26 +148,37 @@ def test_second_data_dir_sees_the_server_chunks(ingested, chroma_url, tmp_path):
     assert report.unchanged == 7 and report.added == report.updated == report.removed == 0
 
 
+QUOKKA = "Quokka Routing: Sparse Experts for Tiny Language Models"
+PELICAN = "Pelican Maps: Learned Indexes for Geospatial Joins"
+HERON = """Heron Sampling: Faster Diffusion with Learned Step Sizes
+Heron Sampling learns the step sizes of a diffusion sampler from a few hundred training images. With eight steps it matches the image quality that standard samplers reach with fifty, cutting sampling time by a factor of six on CIFAR-10 and ImageNet 64x64.
+"""
+
+
 @pytest.mark.slow
-def test_change_made_through_one_data_dir_reaches_another(chroma_url, tmp_path):
-    extra = tmp_path / "extra.txt"
-    extra.write_text(EXTRA)
+def test_two_clients_that_both_write_share_everything_through_the_server(chroma_url, tmp_path):
+    (tmp_path / "extra.txt").write_text(EXTRA)
+    (tmp_path / "heron.txt").write_text(HERON)
     a = Assistant(Settings(data_dir=tmp_path / "a", chroma_url=chroma_url, collection="sharedtest"))
+    b = Assistant(Settings(data_dir=tmp_path / "b", chroma_url=chroma_url, collection="sharedtest"))
     assert a.ingest(LISTING, progress=False).added == 7
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    b_settings = Settings(data_dir=tmp_path / "b", chroma_url=chroma_url, collection="sharedtest")
-    assert Assistant(b_settings).search("Quokka Routing sparse experts", k=1)[0].paper.title != \
-        "Quokka Routing: Sparse Experts for Tiny Language Models"
-    report = a.ingest(LISTING, extra, progress=False)
-    assert report.added == 2 and report.unchanged == 7
-    # b's BM25 files now disagree with the server's fingerprint: opening rebuilds them from the server.
-    shutil.copy(tmp_path / "a" / "catalog.json", tmp_path / "b" / "catalog.json")
-    b = Assistant(b_settings)
-    assert len(b.index.lexical.corpus) == server_client(chroma_url).get_collection("sharedtest").count()
-    assert b.search("Quokka Routing sparse experts", k=1)[0].paper.title == \
-        "Quokka Routing: Sparse Experts for Tiny Language Models"
-    assert b.search("learned index for geospatial joins", k=1)[0].paper.title == \
-        "Pelican Maps: Learned Indexes for Geospatial Joins"
+    # b has its own data dir and never saw a's catalog: the server's records are the catalog.
+    assert b.search("score matching for GANs", k=1)[0].paper.title == SMART
+    report = b.ingest(tmp_path / "extra.txt", progress=False)
+    assert (report.added, report.removed, report.papers) == (2, 0, 9)  # b's ingest keeps a's 7 papers
+    # a sees b's papers on its next question, without reopening anything.
+    assert a.search("Quokka Routing sparse experts", k=1)[0].paper.title == QUOKKA
+    answer = a.ask("By how much does Quokka Routing lower perplexity on WikiText-103?")
+    assert not answer.abstained and answer.citations[0].paper.title == QUOKKA
+    # a's next ingest of its own files removes nothing b added.
+    report = a.ingest(LISTING, tmp_path / "heron.txt", progress=False)
+    assert (report.added, report.unchanged, report.removed, report.papers) == (1, 9, 0, 10)
+    on_server = {m["paper_id"] for m in server_client(chroma_url).get_collection("sharedtest")
+                 .get(include=["metadatas"])["metadatas"]}
+    assert on_server == {p.id for p in a.papers()} == {p.id for p in b.papers()} and len(on_server) == 10
+    assert b.search("learned step sizes for diffusion sampling", k=1)[0].paper.title.startswith("Heron Sampling")
+    pelican = next(p for p in b.papers() if p.title == PELICAN)
+    assert pelican.sources[0].path == str(tmp_path / "extra.txt")  # provenance travels with the record
 
 
 @pytest.mark.slow
@@ -255,3 +269,78 @@ def test_a_new_client_of_the_server_rebuilds_the_catalog_from_it(chroma_url, tmp
     # Ingesting the same file from the other client re-embeds nothing: the raw records came along.
     report = other.ingest(LISTING, progress=False)
     assert (report.unchanged, report.added, report.updated) == (7, 0, 0)
+
+
+# -- several processes on one embedded data dir -----------------------------------------------------------
+
+def _rag_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rag.cli", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_running_assistant_sees_another_process_ingest_and_never_undoes_it(seeded, tmp_path):
+    chat = seeded  # stands for `rag ui`: one long-lived Assistant that has answered before
+    data = chat.settings.data_dir
+    before = len(chat.papers())
+    assert chat.search("Quokka Routing sparse experts", k=1)[0].paper.title != QUOKKA
+    (tmp_path / "extra.txt").write_text(EXTRA)
+    result = _rag_cli(data, "ingest", str(tmp_path / "extra.txt"))  # another process: the CLI
+    assert result.returncode == 0, result.stderr
+    # The chat's next question sees the new papers (embedded Chroma reopened, BM25 files and catalog re-read).
+    assert chat.search("Quokka Routing sparse experts", k=1)[0].paper.title == QUOKKA
+    answer = chat.ask("Which learned index speeds up geospatial joins, and by how much?")
+    assert not answer.abstained and answer.citations[0].paper.title == PELICAN and "3.2" in answer.text
+    assert chat.status()["papers"] == before + 2
+    # An upload in the chat merges onto what the CLI added instead of writing its stale catalog back.
+    (tmp_path / "heron.txt").write_text(HERON)
+    report = chat.ingest(tmp_path / "heron.txt", progress=False)
+    assert (report.added, report.removed, report.papers) == (1, 0, before + 3)
+    titles = {p.title for p in Assistant(Settings(data_dir=data)).papers()}  # a fresh process's view
+    assert {QUOKKA, PELICAN} <= titles and any(t and t.startswith("Heron Sampling") for t in titles)
+    listed = _rag_cli(data, "search", "learned step sizes for diffusion sampling", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["paper"]["title"].startswith("Heron Sampling")
+
+
+_KILLABLE = """
+import sys
+from rag import Assistant, Settings
+assistant = Assistant(Settings(data_dir=sys.argv[1], embed_batch_size=8))
+assistant.ingest(sys.argv[2], progress=False, on_progress=lambda done, total: print(done, total, flush=True))
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_with_sigkill_resumes_without_duplicates_or_loss(tmp_path):
+    data = tmp_path / "d"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(data), str(SEEDS_DIR)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            done, total = line.split()
+            assert done != "finished", "the ingest ended before it could be killed"
+            if int(done) >= 40:  # some batches stored, most not
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == -signal.SIGKILL and int(done) < int(total)
+    # Nothing half-visible: the catalog is saved only after its chunks are stored.
+    assert Assistant(Settings(data_dir=data)).papers() == []
+    again = Assistant(Settings(data_dir=data))
+    totals: list[int] = []
+    report = again.ingest(SEEDS_DIR, progress=False, on_progress=lambda done, total: totals.append(total))
+    assert report.failed == [] and report.papers > 200
+    assert report.added + report.unchanged == report.papers and report.updated == report.removed == 0
+    assert totals[-1] <= int(total) - int(done)  # resumed: the chunks stored before the kill are not embedded again
+    chunks = again.index.collection.get(include=["metadatas"])["metadatas"]
+    per_paper: dict[str, set[int]] = {}
+    for meta in chunks:
+        per_paper.setdefault(meta["paper_id"], set()).add(meta["chunk"])
+    assert set(per_paper) == {p.id for p in again.papers()}  # every paper indexed, nothing stray
+    assert all(len(numbers) == next(iter(m["chunks"] for m in chunks if m["paper_id"] == pid))
+               for pid, numbers in per_paper.items())  # no paper with missing or extra chunks
+    assert again.search("score matching regularity for GANs", k=1)[0].paper.title == SMART

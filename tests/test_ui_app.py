@@ -131,6 +131,12 @@ def test_upload_becomes_searchable_and_reports_rejections(app, tmp_path):
     assert found["data"][0][0] == "Wombat Diffusion: Burrowing Score Models for Marsupial Imagery"
     answer = text_of(ask(client, "What FID does wombat diffusion reach on MarsupialNet?")[-1])
     assert "3.21" in answer and "Wombat Diffusion" in answer
+    # An edited file uploaded again under the same name replaces what its earlier version gave.
+    listing.write_text(listing.read_text(encoding="utf-8").replace("3.21", "2.95"), encoding="utf-8")
+    edited = client.predict([handle_file(str(listing))], api_name="/ingest")[0]
+    assert "1 added" in edited and "1 removed" in edited and "223 papers" in edited  # new abstract, new id
+    answer = text_of(ask(client, "What FID does wombat diffusion reach on MarsupialNet?")[-1])
+    assert "2.95" in answer and "3.21" not in answer
 
 
 class SlowLLM:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import threading
@@ -251,13 +250,14 @@ class _Handlers:
         return render.render_report(report, names), table, status
 
     def _store_upload(self, upload: Path) -> Path:
-        """A stable copy under the data dir, named by content: re-uploading the same file changes nothing."""
-        digest = hashlib.sha256(upload.read_bytes()).hexdigest()[:12]
+        """A copy under the data dir, named by the uploaded file's name: uploading an edited file again
+        replaces what the earlier version gave (as `rag ingest` of the same path does); the same file again
+        changes nothing."""
         stem = _SAFE_NAME.sub("_", upload.stem)[:60] or "upload"
         suffix = upload.suffix.lower() if upload.suffix.lower() in UPLOAD_TYPES else ".txt"
         self.uploads.mkdir(parents=True, exist_ok=True)
-        stored = self.uploads / f"{stem}-{digest}{suffix}"
-        if not stored.exists():
+        stored = self.uploads / f"{stem}{suffix}"
+        if not stored.exists() or stored.read_bytes() != upload.read_bytes():
             shutil.copyfile(upload, stored)
         return stored
 

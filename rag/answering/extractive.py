@@ -3,7 +3,8 @@
 Content questions and claims: every sentence of the retrieved abstracts is scored by the IDF-weighted share
 of the question's terms it covers. The answer leads with the best sentence; each retrieved paper whose best
 sentence carries comparable evidence is cited with its own statement (one line per paper, the strongest
-first, a "Two papers report on this." lead when several do); the first paper also gets the sentence that best
+first, a "Two papers report on this." lead when several do; named by title when the question asks which
+paper or method); the first paper also gets the sentence that best
 covers what the lead misses (a two-part question gets both parts). Long sentences are cut to the clauses,
 between semicolons, that carry the question's terms. In a conversation, sentences an earlier answer already
 gave are passed over when others carry evidence, so a follow-up never repeats the previous answer.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from rag.answering.base import Draft, Turn, papers_lead
 from rag.answering.citations import neutralize
 from rag.answering.termstats import TermStats
-from rag.models import Hit
+from rag.models import Hit, Paper
 from rag.text import split_sentences, terms
 
 # Questions about the record rather than the abstract's content.
@@ -35,6 +36,18 @@ _ASKS = {
 }
 _URL = re.compile(r"https?://\S+")
 _LIST = re.compile(r"\b(which|what|list|name)\b.*\bpapers\b|\bpapers\b.*\b(that|which|about|on|use|using)\b", re.I)
+# Questions whose answer *is* a paper ("Which work proposes …?", "Is there a method that …?", "List papers on …"):
+# each cited line then names its paper, since the name is what was asked for.
+_IDENTIFY = re.compile(r"\b(which|what)\s+(?:\w+\s+){0,2}?(papers?|works?|stud(y|ies)|articles?|surveys?|reviews?|"
+                       r"approach(es)?|methods?|models?|frameworks?|systems?|techniques?|publications?)\b|"
+                       r"\bis there (a|an|any)\b|\bare there (any )?(papers|works|studies|methods)\b|"
+                       r"\b(name|list|find) (the |a |any )?(papers?|works?|stud(y|ies)|methods?)\b", re.I)
+# The sentence in which a paper names its contribution ("we present UniAD, a …", "… which we call SbS-KD"):
+# an introducing verb and a coined name (two capitals or a capital and a digit, as in "ViTGAN", "Res-Tuning").
+_NAMING = re.compile(r"\b(propos|present|introduc|develop|call|dub|nam|term|coin)\w*\b.*?"
+                     r"\b(?=[A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*[A-Z0-9])[A-Z][A-Za-z0-9-]+\b|"
+                     r"\b(?=[A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*[A-Z0-9])[A-Z][A-Za-z0-9-]+\b,?\s+(a|an|the)\s+"
+                     r"(new|novel|simple|unified|general)\b")
 _WANTS_NUMBER = re.compile(r"\b(how (much|many|fast|large)|what (fid|score|accuracy|rate)|by how)\b|"
                            r"\b(fid|accuracy|speed|percent|%|improve|reduce|times)\b", re.I)
 
@@ -82,6 +95,13 @@ def trim(sentence: str, weights: dict[str, float]) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def _name(paper: Paper) -> str | None:
+    """How an answer to "which paper …?" names a paper: its title, its authors, or its arXiv id."""
+    if paper.title or paper.authors:
+        return paper.short_label
+    return f"arXiv:{paper.arxiv_id}" if paper.arxiv_id else None
+
+
 class ExtractiveAnswerer:
     """Compose an answer from source sentences, each followed by its citation number."""
 
@@ -123,12 +143,19 @@ class ExtractiveAnswerer:
     def _score(self, question: str, weights: dict[str, float], hits: list[Hit], said: str) -> list[_Sentence]:
         """Every sentence of the retrieved abstracts, best first; sentences an earlier answer gave sink last."""
         wants_number = bool(_WANTS_NUMBER.search(question))
+        many = bool(_LIST.search(question))
         out = []
         for number, hit in enumerate(hits, 1):
-            title_share = self.stats.coverage(weights, terms(hit.paper.title or ""))
+            title_terms = terms(hit.paper.title or "")
+            title_share = self.stats.coverage(weights, title_terms)
+            # "Which papers by A and B …?": for a list, what the record says (title, authors) is evidence too.
+            record_terms = set(title_terms + terms(" ".join(hit.paper.authors))) if many else set()
             for position, sentence in enumerate(split_sentences(hit.paper.abstract)):
-                coverage = self.stats.coverage(weights, terms(sentence))
+                have = set(terms(sentence))
+                coverage = self.stats.coverage(weights, have)
                 score = coverage + 0.3 * title_share + 0.15 / number
+                if record_terms:
+                    coverage = self.stats.coverage(weights, have | record_terms)
                 if wants_number and re.search(r"\d", sentence):
                     score += 0.1
                 if said and neutralize(sentence) in said:
@@ -170,6 +197,13 @@ class ExtractiveAnswerer:
         extra = self._complement(weights, [s for s in ranked if s.number == lead.number], first)
         if extra:
             first.append(extra)
+        if _IDENTIFY.search(question) or many:  # "which work …?": each paper's naming sentence says which
+            for number, picked in chosen.items():
+                if not any(_NAMING.search(s.text) for s in picked):
+                    naming = next((s for s in ranked if s.number == number and s.score >= 0
+                                   and _NAMING.search(s.text)), None)
+                    if naming:
+                        picked.append(naming)
         return chosen
 
     def generate(self, question: str, hits: list[Hit], history: list[Turn]) -> Generator[str, None, Draft]:
@@ -181,10 +215,15 @@ class ExtractiveAnswerer:
         weights = self.stats.weights(question)
         said = " ".join(turn.answer for turn in history)
         chosen = self._choose(question, weights, self._score(question, weights, hits, said))
+        name_papers = bool(_IDENTIFY.search(question) or _LIST.search(question))
         lines, passages = [], {}
         for number, picked in chosen.items():
             sentences = [trim(s.text, weights) for s in picked]  # the lead sentence first: it answers
-            lines.append(" ".join(f"{neutralize(s)} [{number}]" for s in sentences))
+            body = " ".join(f"{neutralize(s)} [{number}]" for s in sentences)
+            name = _name(hits[number - 1].paper) if name_papers else None
+            if name:  # the paper's name comes from its record, which the citation also covers
+                body = f"{neutralize(name)}: {body}"
+            lines.append(body)
             passages[number] = " ".join(sentences)
         if len(lines) > 1:
             lines.insert(0, papers_lead(len(lines)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rag.answering.citations import neutralize
 from rag.models import Hit
 
@@ -38,7 +40,25 @@ def format_source(number: int, hit: Hit) -> str:
     return f"<source id=\"{number}\">\n" + _fence("\n".join(head) + "\n" + neutralize(paper.abstract)) + "\n</source>"
 
 
+# A statement rather than a question ("Notch signaling occurs between tumor cells and stromal cells."), as
+# researchers check claims: small models told to "answer the question" refuse it, so it is asked as a check.
+_QUESTION = re.compile(r"\?\s*$|^\s*(who|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
+                       r"should|has|have|had|will|would|list|name|give|tell|find|show|summari[sz]e|compare|"
+                       r"explain|describe)\b", re.I)
+
+
+def is_claim(text: str) -> bool:
+    """Whether the text states something to check rather than asking a question."""
+    return not _QUESTION.search(text)
+
+
 def user_message(question: str, hits: list[Hit]) -> str:
+    # No example answer sentence: small models copy one verbatim ("The method reaches 91% accuracy [2].").
     sources = "\n\n".join(format_source(i, hit) for i, hit in enumerate(hits, 1))
-    return (f"Sources:\n{sources}\n\n<question>{_fence(question)}</question>\n"
-            "Answer the question from the sources above, citing them like this: The method reaches 91% accuracy [2].")
+    if is_claim(question):
+        task = ("The question above is a statement to check. Using only the sources, say what they report about "
+                "it: whether they support or contradict it, and with which findings.")
+    else:
+        task = "Answer the question above using only the sources."
+    return (f"Sources:\n{sources}\n\n<question>{_fence(question)}</question>\n{task} After each sentence, put the "
+            "number of the source it comes from in square brackets.")
