@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from eval.dataset import load_questions  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
-from rag.catalog import build_papers  # noqa: E402
-from rag.chunking import chunk_paper  # noqa: E402
-from rag.embedders import embedder_id, make_embedder  # noqa: E402
-from rag.loaders import load  # noqa: E402
+from rag.ingest.merge import build_papers# noqa: E402
+from rag.index.chunking import chunk_paper  # noqa: E402
+from rag.index.embedders import embedder_id, make_embedder  # noqa: E402
+from rag.ingest.loaders import load  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

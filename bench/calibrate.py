@@ -16,14 +16,14 @@ sys.path.insert(0, str(ROOT))
 
 from eval.dataset import gold_ids, load_questions  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
-from rag.retrieval import SearchFilter  # noqa: E402
+from rag.retrieval.hybrid import SearchFilter  # noqa: E402
 
 
 def score_single(assistant: Assistant, mode: str, questions, papers) -> str:
     """hit@1 / hit@5 / MRR of one side alone (same chunks, one hit per paper), as a baseline."""
     from llama_index.core.schema import QueryBundle
 
-    from rag.retrieval import OnePerPaper
+    from rag.retrieval.hybrid import OnePerPaper
 
     index = assistant.index
     side = (index.vector_index.as_retriever(similarity_top_k=assistant.settings.candidates)

@@ -27,11 +27,11 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -174,9 +174,9 @@ def main() -> None:
     if args.child:
         return child(args.child[0], args.child[1], args.child[2:])
 
-    from tests.conftest import free_port  # the same helper the tests use
-
-    port = free_port()
+    with socket.socket() as probe:  # a free loopback port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, __file__, "--serve-embeddings", str(port)], stdout=subprocess.PIPE,
                               text=True)
     assert server.stdout and server.stdout.readline().strip() == "ready"

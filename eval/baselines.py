@@ -86,7 +86,7 @@ def dense_per_paper(assistant: Assistant, k: int = 10) -> Ranker:
     """The assistant's own dense side alone (same chunks, same Chroma collection), one hit per paper."""
     from llama_index.core.schema import QueryBundle
 
-    from rag.retrieval import OnePerPaper
+    from rag.retrieval.hybrid import OnePerPaper
 
     retriever = assistant.index.vector_index.as_retriever(similarity_top_k=assistant.settings.candidates)
 

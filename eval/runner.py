@@ -27,7 +27,7 @@ from eval.metrics import (
     retrieval_metrics,
 )
 from rag import GROUNDING_METHOD, Answer, Assistant, Paper
-from rag.embedders import embedder_id
+from rag.index.embedders import embedder_id
 
 SCHEMA = "rag-eval/1"
 SEARCH_K = 10  # retrieved for recall@10; hit@k, MRR and nDCG read the first 5

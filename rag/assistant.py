@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,14 +17,15 @@ from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.grounding import check_answer
 from rag.answering.prompts import REFUSAL
 from rag.answering.termstats import TermStats
-from rag.catalog import Catalog
-from rag.embedders import embedder_id, make_embedder
-from rag.index import Index
-from rag.loaders import load
+from rag.index.catalog import Catalog
+from rag.index.embedders import embedder_id, make_embedder
+from rag.index.search_index import Index
+from rag.ingest.loaders import load
+from rag.ingest.stream import Slice
 from rag.models import Answer, Hit, IngestReport, Paper
-from rag.retrieval import HybridRetriever, SearchFilter
+from rag.retrieval.hybrid import HybridRetriever, SearchFilter
 from rag.settings import Settings
-from rag.writelock import writer_lock
+from rag.index.writelock import writer_lock
 
 FOLLOW_UP_COVERAGE = 0.15  # share of a follow-up's own term weight the conversation's paper must hold
 
@@ -147,15 +148,19 @@ class Assistant:
         return writer_lock(self.settings.data_dir, self.settings.lock_timeout)
 
     def ingest(self, *paths: str | Path, progress: bool | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> IngestReport:
+               on_progress: Callable[[int, int], None] | None = None, limit: int | None = None,
+               categories: Sequence[str] = ()) -> IngestReport:
         """Read files/folders of abstracts, merge them into the catalog and bring the index up to date.
 
-        ``progress``: terminal progress bar (None: only on a terminal). ``on_progress(done, total)``:
-        called after each embedded batch of chunks (for a UI's progress bar).
+        ``progress``: terminal progress bars (None: only on a terminal). ``on_progress(done, total)``:
+        called after each embedded batch of chunks (for a UI's progress bar). ``limit`` / ``categories``:
+        take a slice (at most ``limit`` records; only arXiv categories such as "cs.CL", or archives such
+        as "cs"); JSON Lines files that are sliced or large (the arXiv metadata snapshot) are streamed.
         """
         if not paths:
             raise ValueError("ingest needs at least one file or folder")
-        loaded = load([Path(p) for p in paths], self.settings.max_abstract_chars)
+        wanted = Slice(limit, tuple(categories))
+        loaded = load([Path(p) for p in paths], self.settings.max_abstract_chars, wanted, progress)
         broken = {where.rsplit(":", 1)[0] for where, _ in loaded.failed if where.endswith(":1")}
         # A file that could not be read at all keeps what an earlier ingest took from it.
         readable = [f for f in loaded.files if f not in broken or any(r.path == f for r in loaded.records)]

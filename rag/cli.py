@@ -11,11 +11,11 @@ from importlib.metadata import entry_points
 from pydantic import ValidationError
 
 from rag.assistant import Assistant, AnswerStream
-from rag.embedders import EmbedderError
+from rag.index.embedders import EmbedderError
 from rag.models import Answer, Hit, IngestReport, Paper
 from rag.settings import Settings
-from rag.store import StoreError
-from rag.writelock import CollectionBusy
+from rag.index.chroma import StoreError
+from rag.index.writelock import CollectionBusy
 
 
 class UserError(Exception):
@@ -77,7 +77,8 @@ def _answer_json(answer: Answer) -> str:
 
 
 def cmd_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
-    report: IngestReport = assistant.ingest(*args.paths, progress=False if args.json else None)
+    report: IngestReport = assistant.ingest(*args.paths, progress=False if args.json else None, limit=args.limit,
+                                            categories=args.category or ())
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
@@ -168,6 +169,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("ingest", "read files or folders of abstracts into the index")
     p.add_argument("paths", nargs="+", help="listings (.txt), JSONL/JSON or CSV files, or folders of them")
+    p.add_argument("--limit", type=int, help="take at most N records (a slice of a large file; rerun to resume)")
+    p.add_argument("--category", action="append", metavar="CAT",
+                   help="only records in this arXiv category (cs.CL) or archive (cs); repeatable; JSON Lines "
+                        "with a 'categories' field, as in the arXiv metadata snapshot")
     p.set_defaults(run=cmd_ingest)
     add("papers", "list the papers in the catalog").set_defaults(run=cmd_papers)
     for name, arg, help_text, run in (("search", "query", "find the papers most relevant to a query", cmd_search),

@@ -113,7 +113,7 @@ class Citation(BaseModel):
 
 
 class SentenceSupport(BaseModel):
-    """Whether one answer sentence is backed by the sources it cites (checked by rag/grounding.py)."""
+    """Whether one answer sentence is backed by the sources it cites (checked by rag/answering/grounding.py)."""
 
     sentence: str = Field(description="The sentence, without its citation marks.")
     citations: list[int] = Field(default_factory=list, description="Citation numbers the sentence carries.")
@@ -154,7 +154,7 @@ class Answer(BaseModel):
     error: str | None = Field(None, description="Why the answerer failed (the hits are still returned).")
     support: list[SentenceSupport] = Field(
         default_factory=list,
-        description="Per answer sentence: is it backed by the sources it cites (offline check, rag/grounding.py)? "
+        description="Per answer sentence: is it backed by the sources it cites (offline check, rag/answering/grounding.py)? "
         "Empty for abstentions and errors.",
     )
 

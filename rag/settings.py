@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     judge_base_url: str | None = Field(
         None, description="`rag eval` only: OpenAI-compatible server whose model judges whether each answer sentence "
-        "is entailed by its cited sources. Unset (and no RAG_JUDGE_API_KEY): the offline check of rag/grounding.py."
+        "is entailed by its cited sources. Unset (and no RAG_JUDGE_API_KEY): the offline check of rag/answering/grounding.py."
     )
     judge_api_key: SecretStr | None = Field(
         None, description="`rag eval` only: API key of the judge (RAG_JUDGE_API_KEY); with it alone the judge is OpenAI."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.authors import normalize_authors, parse_first_last, parse_last_first
+from rag.ingest.authors import normalize_authors, parse_first_last, parse_last_first
 
 
 def test_last_first_list_from_the_seeds_including_hyphenated_given_name():

@@ -8,11 +8,12 @@ import random
 import pytest
 
 from conftest import SEEDS
-from rag.catalog import Catalog, build_papers, group_records, paper_id
+from rag.index.catalog import Catalog
+from rag.ingest.merge import build_papers, group_records, paper_id
 from rag.text import word_tokens
-from rag.loaders import load
+from rag.ingest.loaders import load
 from rag.models import Paper
-from rag.records import RawRecord
+from rag.ingest.records import RawRecord
 from rag.settings import Settings
 
 GEOD = (

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from rag import Assistant, Settings
-from rag.embedders import EmbedderError, embedder_id, make_embedder
-from rag.store import StoreError
+from rag.index.embedders import EmbedderError, embedder_id, make_embedder
+from rag.index.chroma import StoreError
 from tests.conftest import SEEDS
 from tests.llama_server import EMBEDDING_PROBE, MEAN_POOLING, llama_server
 

@@ -1,4 +1,4 @@
-"""The offline attribution check of rag/grounding.py, on hand-made sentences and sources (no model)."""
+"""The offline attribution check of rag/answering/grounding.py, on hand-made sentences and sources (no model)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import SEEDS
-from rag.listings import LayoutError, parse_listing, shape
+from rag.ingest.listings import LayoutError, parse_listing, shape
 
 SEED_LAYOUTS = {
     "000": ("title-lastfirst-abstract", 7),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
-from rag.loaders import decode, load
-from rag.records import RecordError
+from rag.ingest.loaders import decode, load
+from rag.ingest.records import RecordError
 from rag.settings import Settings
 
 LIMIT = Settings().max_abstract_chars
@@ -254,7 +254,7 @@ def test_nested_json_bombs_are_rejected_by_line_and_the_rest_is_kept(folder, bom
 
 
 def test_any_exception_reading_one_file_is_that_files_rejection(folder, monkeypatch):
-    import rag.loaders as loaders
+    import rag.ingest.loaders as loaders
 
     real = loaders.parse_text
 

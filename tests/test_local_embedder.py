@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from rag import Assistant, Settings, local_embedder
-from rag.catalog import build_papers
-from rag.embedders import make_embedder
-from rag.loaders import load
+from rag import Assistant, Settings
+from rag.index import local_embedder
+from rag.ingest.merge import build_papers
+from rag.index.embedders import make_embedder
+from rag.ingest.loaders import load
 from tests.conftest import ROOT, SEEDS
 
 
@@ -63,7 +64,7 @@ def test_status_reports_the_precision_in_use(tmp_path):
 def test_loading_the_model_turns_hugging_face_offline_in_a_fresh_process():
     # huggingface_hub reads HF_HUB_OFFLINE once, at import: the flag must be set before that import.
     env = {k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}}
-    code = ("from rag import Settings; from rag.embedders import make_embedder; make_embedder(Settings()); "
+    code = ("from rag import Settings; from rag.index.embedders import make_embedder; make_embedder(Settings()); "
             "import huggingface_hub.constants as c; print(c.HF_HUB_OFFLINE)")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                           cwd=ROOT)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rag.records import (
+from rag.ingest.records import (
     RawRecord,
     RecordError,
     from_mapping,

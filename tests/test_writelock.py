@@ -10,13 +10,13 @@ import sys
 import pytest
 
 from rag import Assistant, Settings
-from rag.writelock import CollectionBusy, writer_lock
+from rag.index.writelock import CollectionBusy, writer_lock
 from tests.conftest import stop_process
 
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from rag.writelock import writer_lock
+from rag.index.writelock import writer_lock
 with writer_lock(Path(sys.argv[1]), 5):
     print("held", flush=True)
     time.sleep(120)

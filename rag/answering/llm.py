@@ -42,13 +42,20 @@ class _Deadline(Exception):
 _CITED = re.compile(r"\[\s*\d")
 
 
+_CITATION_GROUP = re.compile(r"\[[\d\s,;\-–]*\]")
+
+
 def is_refusal(text: str) -> bool:
-    """True when the answer is nothing but the refusal: no text, or REFUSAL with no citation after it.
+    """True when the answer is nothing but the refusal: no text, REFUSAL with no citation after it, or only
+    citation marks and refusals (small models answer "[1] The collection does not say. [2] …" or "[1] [2]").
 
     "X is 5 [1]. The sources do not say Y." answers a part and is an answer, not an abstention.
     """
     flat = " ".join(text.split()).lower()
-    return not flat or (flat.startswith(REFUSAL.lower().rstrip(".")) and not _CITED.search(flat))
+    if not flat or (flat.startswith(REFUSAL.lower().rstrip(".")) and not _CITED.search(flat)):
+        return True
+    rest = _CITATION_GROUP.sub(" ", flat).replace(REFUSAL.lower().rstrip("."), " ")
+    return not re.search(r"[a-z0-9]", rest)
 
 
 class LLMAnswerer:

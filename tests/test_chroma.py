@@ -20,9 +20,9 @@ import pytest
 from chromadb.config import Settings as ChromaSettings
 
 from rag import Assistant, Settings
-from rag.embedders import embedder_id
-from rag.index import FINGERPRINT_KEY
-from rag.store import EMBEDDER_KEY, StoreError, open_collection
+from rag.index.embedders import embedder_id
+from rag.index.search_index import FINGERPRINT_KEY
+from rag.index.chroma import EMBEDDER_KEY, StoreError, open_collection
 from tests.conftest import free_port, missing, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent

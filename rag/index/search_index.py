@@ -22,10 +22,10 @@ from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
-from rag.chunking import RECORD_HASH_KEY, RECORD_KEY, chunk_paper, record_metadata
+from rag.index.chunking import RECORD_HASH_KEY, RECORD_KEY, chunk_paper, record_metadata
 from rag.models import Paper
 from rag.settings import Settings
-from rag.store import EMBEDDER_KEY, open_store
+from rag.index.chroma import EMBEDDER_KEY, open_store
 
 
 FINGERPRINT_KEY = "rag_fingerprint"

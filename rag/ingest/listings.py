@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.authors import parse_first_last, parse_last_first
-from rag.records import ARXIV_ID, RawRecord
+from rag.ingest.authors import parse_first_last, parse_last_first
+from rag.ingest.records import ARXIV_ID, RawRecord
 
 MIN_COVERAGE = 0.9
 _LONG = 200  # characters; the shortest seed abstract has ~480, the longest title ~150

@@ -1,4 +1,4 @@
-"""Merge raw records into one Paper per paper, and keep the catalog on disk.
+"""Merge raw records into one Paper per paper.
 
 Two records are the same paper when their abstracts match after normalisation (case, punctuation,
 LaTeX markup) and are at least ``SAME_PAPER`` similar; candidates are found through keys on the
@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter, defaultdict
 from difflib import SequenceMatcher
-from pathlib import Path
 
 from rag.models import Paper, Source
-from rag.records import RawRecord
+from rag.ingest.records import RawRecord
 from rag.text import word_tokens
 
 SAME_PAPER = 0.9
@@ -122,79 +119,3 @@ def build_papers(records: list[RawRecord]) -> list[Paper]:
         if seen[paper.id] > 1:
             paper.id = f"{paper.id}~{seen[paper.id]}"
     return sorted(papers, key=lambda p: p.id)
-
-
-class Catalog:
-    """The raw records of every ingested file and the papers merged from them, stored as JSON."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: list[RawRecord] = []
-        self.papers: list[Paper] = []
-        self.stamp = self._stamp()
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.records = [RawRecord(**r) for r in data["records"]]
-            self.papers = [Paper.model_validate(p) for p in data["papers"]]
-        self._by_id = {p.id: p for p in self.papers}
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
-    def changed_on_disk(self) -> bool:
-        """Whether another process (or Catalog) saved the file since this one read or wrote it."""
-        return self._stamp() != self.stamp
-
-    @property
-    def by_id(self) -> dict[str, Paper]:
-        """paper id -> Paper, for every paper of the catalog."""
-        return self._by_id
-
-    def get(self, paper_id: str) -> Paper | None:
-        return self._by_id.get(paper_id)
-
-    def replace_files(self, files: list[str], records: list[RawRecord]) -> None:
-        """Drop every record read earlier from these files, add the new ones, and re-merge."""
-        gone = set(files)
-        self.records = [r for r in self.records if r.path not in gone] + records
-        self.papers = build_papers(self.records)
-        self._by_id = {p.id: p for p in self.papers}
-
-    def restore(self, papers: list[Paper]) -> None:
-        """Adopt papers read back from a shared store, with raw records rebuilt from their provenance."""
-        self.papers = sorted(papers, key=lambda p: p.id)
-        self._by_id = {p.id: p for p in self.papers}
-        self.records = []
-        for paper in self.papers:
-            for src in paper.sources:
-                f = src.fields
-                self.records.append(RawRecord(
-                    path=src.path, line=src.line, layout=src.layout, abstract=str(f.get("abstract", paper.abstract)),
-                    title=f.get("title"), authors=list(f.get("authors", [])), arxiv_id=f.get("arxiv_id"),
-                    date=f.get("date"), comment=f.get("comment"),
-                ))  # type: ignore[arg-type]
-
-    def save(self) -> None:
-        """Write atomically and durably: a killed ingest never leaves a half-written catalog, and two writers
-        never share a temporary file (each has its own, renamed over the catalog when complete)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {
-            "version": 1,
-            "records": [r.__dict__ for r in self.records],
-            "papers": [p.model_dump() for p in self.papers],
-        }
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(json.dumps(data, ensure_ascii=False))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.stamp = self._stamp()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import Assistant, Settings
-from rag.store import StoreError, open_collection
+from rag.index.chroma import StoreError, open_collection
 
 ABSTRACT = (
     "We study {topic} with a new method that is simple and fast. Our experiments on three benchmarks show "

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from rag.authors import normalize_authors
+from rag.ingest.authors import normalize_authors
 
 # New-style ids are YYMM.NNNN until 2014 and YYMM.NNNNN from 2015: knowing which lets us split
 # "arXiv:2211.123393D-aware…" correctly into 2211.12339 + "3D-aware…".
@@ -162,7 +162,7 @@ def from_mapping(row: dict, path: str, line: int, layout: str) -> RawRecord:
 
 
 # A record is a flat object: nesting deep enough to exhaust the parser's stack is a malformed (or hostile) file.
-_DEPTH_NOTE = "a record is one flat JSON object"
+DEPTH_NOTE = "a record is one flat JSON object"
 
 
 def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, str]]]:
@@ -176,7 +176,7 @@ def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, 
         except json.JSONDecodeError as exc:
             return [], [(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg}")]
         except RecursionError:
-            return [], [(f"{path}:1", f"invalid JSON: nested deeper than Python's parser allows ({_DEPTH_NOTE})")]
+            return [], [(f"{path}:1", f"invalid JSON: nested deeper than Python's parser allows ({DEPTH_NOTE})")]
         items = [(1, row) for row in rows]
     else:
         items = []
@@ -189,7 +189,7 @@ def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, 
                 failed.append((f"{path}:{number}", f"invalid JSON: {exc.msg} (column {exc.colno})"))
             except RecursionError:
                 failed.append((f"{path}:{number}", f"invalid JSON: nested deeper than Python's parser allows "
-                                                   f"({_DEPTH_NOTE})"))
+                                                   f"({DEPTH_NOTE})"))
     for number, row in items:
         if not isinstance(row, dict):
             failed.append((f"{path}:{number}", f"expected a JSON object, got {type(row).__name__}"))

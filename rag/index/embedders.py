@@ -77,7 +77,7 @@ def make_embedder(settings: Settings) -> BaseEmbedding:
 
 def _local_embedder(batch_size: int, precision: str) -> BaseEmbedding:
     try:
-        from rag import local_embedder
+        from rag.index import local_embedder
 
         return local_embedder.load(batch_size, local_embedder.use_bf16(precision))
     except ImportError as exc:  # pragma: no cover - depends on the install

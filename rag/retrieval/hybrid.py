@@ -14,7 +14,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import Field
 
-from rag.index import Index, LexicalRetriever
+from rag.index.search_index import Index, LexicalRetriever
 from rag.models import Hit, Paper
 from rag.settings import Settings
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from rag.listings import LayoutError, parse_listing
-from rag.records import RawRecord, RecordError, parse_csv, parse_jsonl, validate
+from rag.ingest.listings import LayoutError, parse_listing
+from rag.ingest.records import RawRecord, RecordError, parse_csv, parse_jsonl, validate
+from rag.ingest.stream import STREAM_ABOVE, Slice, stream_jsonl
 
 _CP1252_MARGIN = 0.05  # mess ratio (0..1) by which cp1252 may trail the best guess and still be preferred
 SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".md", ""}
@@ -85,17 +86,42 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def load(paths: list[Path], max_abstract_chars: int) -> Loaded:
-    """All records under the given files/folders. Missing paths raise FileNotFoundError before anything is read."""
+def _streamable(file: Path, wanted: Slice) -> bool:
+    """JSON Lines (not a JSON array) that is large, or that a slice is taken from."""
+    if file.suffix.lower() not in {".jsonl", ".ndjson", ".json"}:
+        return False
+    with file.open("rb") as f:
+        head = f.read(64).lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
+    return head[:1] == b"{" and (bool(wanted) or file.stat().st_size > STREAM_ABOVE)
+
+
+def load(paths: list[Path], max_abstract_chars: int, wanted: Slice | None = None,
+         progress: bool | None = None) -> Loaded:
+    """All records under the given files/folders (or the slice ``wanted`` of them). Missing paths raise
+    FileNotFoundError before anything is read. JSON Lines files that are large or sliced are streamed."""
+    wanted = wanted or Slice()
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     out = Loaded()
     for path in paths:
         for file in _files(path):
+            if wanted.limit is not None and len(out.records) >= wanted.limit:
+                break
             name = os.path.normpath(file)  # "./a.jsonl" and "a.jsonl" are one source
             out.files.append(name)
             try:
+                if _streamable(file, wanted):
+                    records, failed = stream_jsonl(file, name, wanted, max_abstract_chars, len(out.records),
+                                                   progress)
+                    out.records += records
+                    out.failed += failed
+                    continue
+                if wanted.categories:
+                    out.warnings.append((f"{name}:1", "no arXiv categories to filter by (only JSON Lines records "
+                                                      "with a 'categories' field have them): skipped"))
+                    out.files.pop()  # not read: what an earlier ingest took from it stays
+                    continue
                 data = file.read_bytes()
                 if not data.strip():
                     raise RecordError("empty file")
@@ -110,6 +136,8 @@ def load(paths: list[Path], max_abstract_chars: int) -> Loaded:
                 out.failed.append((f"{name}:1", f"could not be read ({type(exc).__name__}: {exc})"[:500]))
                 continue
             out.failed += failed
+            if wanted.limit is not None:
+                records = records[:wanted.limit - len(out.records)]
             for record in records:
                 try:
                     out.records.append(validate(record, max_abstract_chars))

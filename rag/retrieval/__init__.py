@@ -1,0 +1,1 @@
+"""Hybrid retrieval over the index: dense and lexical candidates fused, one hit per paper."""
