@@ -405,6 +405,9 @@ def test_the_whole_answer_has_a_deadline(llm_data):
     ("[1] [2][3]", True),  # what a 0.5B model returned: citation marks, no answer
     ("[1] The collection does not say.\n[2] The collection does not say.", True),
     ("[1] 166.5\n[2] 7.4", False),  # terse, but it states figures: grounding judges it
+    ("The sources do not say.", True),  # the refusal in the model's own words
+    ("The provided abstracts do not mention this. [2]", True),
+    ("The sources do not say how long training took, but FID improves to 7.11 [1].", False),
 ])
 def test_only_a_whole_answer_refusal_is_an_abstention(text, refused):
     from rag.answering.llm import is_refusal

@@ -54,8 +54,15 @@ def is_refusal(text: str) -> bool:
     flat = " ".join(text.split()).lower()
     if not flat or (flat.startswith(REFUSAL.lower().rstrip(".")) and not _CITED.search(flat)):
         return True
-    rest = _CITATION_GROUP.sub(" ", flat).replace(REFUSAL.lower().rstrip("."), " ")
-    return not re.search(r"[a-z0-9]", rest)
+    rest = _CITATION_GROUP.sub(" ", flat)
+    if _OWN_WORDS_REFUSAL.fullmatch(rest.strip()):
+        return True
+    return not re.search(r"[a-z0-9]", rest.replace(REFUSAL.lower().rstrip("."), " "))
+
+
+# The refusal in a model's own words, as the whole answer: "The sources do not say." (a 1.5B model's habit).
+_OWN_WORDS_REFUSAL = re.compile(r"(the )?(collection|sources?|(provided |given )?abstracts?|context) (does|do) not "
+                                r"(say|state|mention|contain|provide|answer|address)( (this|that|so|it))?\.?")
 
 
 class LLMAnswerer:
