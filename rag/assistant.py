@@ -17,7 +17,7 @@ from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.grounding import check_answer
 from rag.answering.prompts import REFUSAL
 from rag.answering.termstats import TermStats
-from rag.index.catalog import Catalog
+from rag.index.catalog import Catalog, write_atomically
 from rag.index.embedders import embedder_id, make_embedder
 from rag.index.search_index import Index
 from rag.ingest.loaders import load
@@ -27,6 +27,7 @@ from rag.retrieval.hybrid import HybridRetriever, SearchFilter
 from rag.settings import Settings
 from rag.index.writelock import writer_lock
 
+_TERM_STATS = "termstats.json"  # beside catalog.json, tagged with its stamp
 FOLLOW_UP_COVERAGE = 0.15  # share of a follow-up's own term weight the conversation's paper must hold
 
 __all__ = ["ABSTAIN_TEXT", "AnswerStream", "Assessment", "Assistant", "Chat"]
@@ -134,11 +135,35 @@ class Assistant:
 
     @property
     def term_stats(self) -> TermStats:
-        """IDF statistics of the collection's titles and abstracts (answerability and extractive answers)."""
+        """IDF statistics of the collection's titles and abstracts (answerability and extractive answers).
+
+        Kept beside the catalog (termstats.json, tagged with the catalog file's stamp), so a fresh process reads
+        them instead of analysing every abstract before its first answer.
+        """
         with self._lock:
             if self._stats is None:
-                self._stats = TermStats.from_texts(f"{p.title or ''} {p.abstract}" for p in self.catalog.papers)
+                self._stats = self._saved_term_stats()
+                if self._stats is None:
+                    self._stats = TermStats.from_texts(_stats_text(p) for p in self.catalog.papers)
+                    self._save_term_stats(self._stats)
             return self._stats
+
+    def _saved_term_stats(self) -> TermStats | None:
+        """The statistics saved for the catalog as it is on disk, if any."""
+        if self._stats is not None:
+            return self._stats
+        path, stamp = self.settings.data_dir / _TERM_STATS, self.catalog.stamp
+        if stamp is None or not path.exists():
+            return None
+        return TermStats.from_json(path.read_text(encoding="utf-8"), stamp)
+
+    def _save_term_stats(self, stats: TermStats) -> None:
+        if self.catalog.stamp is None:
+            return  # no catalog on disk to tie them to
+        try:
+            write_atomically(self.settings.data_dir / _TERM_STATS, stats.to_json(self.catalog.stamp))
+        except OSError:
+            pass  # a read-only data dir: computed again next time
 
     # -- ingest and catalog ---------------------------------------------------------------------
     def _writing(self):
@@ -168,9 +193,21 @@ class Assistant:
             self.catch_up()  # merge onto what other processes wrote, never over it
             index = self.index
             catalog = self.catalog
+            before = {p.id: _stats_text(p) for p in catalog.papers}
+            stats = self._saved_term_stats()
             catalog.replace_files(readable, loaded.records)
+            after = {p.id: _stats_text(p) for p in catalog.papers}
+            # Term statistics are kept up to date by the papers that changed, not recomputed over all of them
+            # (computed whole once, when none were saved), so a fresh process's first answer only reads them.
+            stats = TermStats.from_texts(after.values()) if stats is None else stats.updated(
+                removed=[t for i, t in before.items() if after.get(i) != t],
+                added=[t for i, t in after.items() if before.get(i) != t])
             with self._lock:
-                self._stats = None  # term statistics come from the catalog
+                self._stats = stats
+
+            def save() -> None:
+                catalog.save()
+                self._save_term_stats(stats)
             bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
 
             def tick(done: int, total: int) -> None:
@@ -182,7 +219,7 @@ class Assistant:
             try:
                 # The catalog is saved once its chunks are stored, before the fingerprint that tells other
                 # processes to look: an interrupted ingest never lists papers that search cannot find.
-                counts = index.sync(catalog.papers, progress=tick, on_written=catalog.save)
+                counts = index.sync(catalog.papers, progress=tick, on_written=save)
             finally:
                 bar.close()
         return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),
@@ -296,6 +333,11 @@ class Assistant:
             return answer.model_copy(update={"confidence": confidence})
         return answer.model_copy(update={"text": lead + answer.text, "outcome": verdict.outcome,
                                          "confidence": confidence})
+
+
+def _stats_text(paper: Paper) -> str:
+    """What the term statistics count of a paper."""
+    return f"{paper.title or ''} {paper.abstract}"
 
 
 def _check_query(text: str) -> str:

@@ -153,3 +153,28 @@ def test_dense_side_fetches_chunks_the_lexical_corpus_lacks(listing, monkeypatch
     # Another client of a shared server added these chunks after our BM25 corpus was built.
     monkeypatch.setattr(index.vector_store, "_chunks", dict)
     assert dense_results(index.vector_store, embedding) == expected
+
+
+def test_unchanged_papers_are_not_even_split_and_old_indexes_get_source_keys(listing, monkeypatch):
+    import rag.index.search_index as search_index
+
+    assistant = Assistant()
+    assistant.ingest(listing, progress=False)
+    split: list[str] = []
+    real = search_index.chunk_paper
+    monkeypatch.setattr(search_index, "chunk_paper", lambda paper, *a: split.append(paper.id) or real(paper, *a))
+    report = assistant.ingest(listing, progress=False)
+    assert report.unchanged == 5 and split == []  # the stored source keys say nothing changed
+    listing.write_text(block_listing(["91.0%", "95.5%", "91.0%", "91.0%", "91.0%"]), encoding="utf-8")
+    report = assistant.ingest(listing, progress=False)
+    assert (report.updated, report.unchanged) == (1, 4) and split == ["arxiv:2301.00001"]
+    # An index written before source keys existed (here: keys that no longer match) is split once, compared
+    # by content hash (nothing re-embedded), and its keys are brought up to date.
+    collection = assistant.index.collection
+    ids = collection.get(include=[])["ids"]
+    collection.update(ids=ids, metadatas=[{"source": "from-an-older-version"}] * len(ids))
+    split.clear()
+    report = assistant.ingest(listing, progress=False)
+    assert report.unchanged == 5 and len(split) == 5 and sorted(chunk_ids(assistant)) == sorted(ids)
+    split.clear()
+    assert assistant.ingest(listing, progress=False).unchanged == 5 and split == []

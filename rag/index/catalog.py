@@ -12,6 +12,22 @@ from rag.ingest.records import RawRecord
 from rag.models import Paper
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never a part: a temporary file of this
+    writer's own (two writers never share one), flushed to disk, then renamed over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class Catalog:
     """The raw records of every ingested file and the papers merged from them, stored as JSON."""
 
@@ -75,14 +91,5 @@ class Catalog:
             "records": [r.__dict__ for r in self.records],
             "papers": [p.model_dump() for p in self.papers],
         }
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(json.dumps(data, ensure_ascii=False))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, json.dumps(data, ensure_ascii=False))
         self.stamp = self._stamp()

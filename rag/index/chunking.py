@@ -47,16 +47,27 @@ def record_metadata(paper: Paper) -> dict[str, str]:
     return {RECORD_KEY: record, RECORD_HASH_KEY: hashlib.sha1(record.encode()).hexdigest()[:16]}
 
 
+SOURCE_KEY = "source"
+
+
+def source_key(paper: Paper, tokens: int, overlap: int, embedder: str) -> str:
+    """A digest of everything a paper's chunks are made from, computed without chunking: when the stored chunks
+    carry the same one (and all of them are there), an ingest passes the paper over without splitting it."""
+    return hashlib.sha1(json.dumps([embedder, tokens, overlap, EMBED_KEYS, paper.abstract, paper_metadata(paper)],
+                                   ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def chunk_paper(paper: Paper, tokens: int, overlap: int, embedder: str) -> list[TextNode]:
-    """The paper's chunks with deterministic ids and a content hash shared by all of them."""
+    """The paper's chunks with deterministic ids, a content hash shared by all of them and the source key."""
     texts = _splitter(tokens, overlap).split_text(paper.abstract) or [paper.abstract]
     meta = paper_metadata(paper)
+    source = source_key(paper, tokens, overlap, embedder)
     digest = hashlib.sha1(
         json.dumps([embedder, tokens, overlap, EMBED_KEYS, texts, meta], ensure_ascii=False).encode()
     ).hexdigest()[:16]
     nodes = []
     for number, text in enumerate(texts):
-        metadata = {**meta, "chunk": number, "chunks": len(texts), "hash": digest}
+        metadata = {**meta, "chunk": number, "chunks": len(texts), "hash": digest, SOURCE_KEY: source}
         nodes.append(
             TextNode(
                 id_=f"{paper.id}#{number}",

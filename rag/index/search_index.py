@@ -22,7 +22,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
-from rag.index.chunking import RECORD_HASH_KEY, RECORD_KEY, chunk_paper, record_metadata
+from rag.index.chunking import RECORD_HASH_KEY, RECORD_KEY, SOURCE_KEY, chunk_paper, record_metadata, source_key
 from rag.models import Paper
 from rag.settings import Settings
 from rag.index.chroma import EMBEDDER_KEY, open_store
@@ -119,19 +119,23 @@ class Index:
 
     def state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
         """As Chroma holds them: paper_id -> (content hash, chunks present), and paper_id -> stored record hash."""
-        seen, records, _ = self._state()
+        seen, records, _, _ = self._state()
         return seen, records
 
-    def _state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str], set[str]]:
+    def _state(self) -> tuple[dict[str, tuple[str, int]], dict[str, str], set[str], dict[str, tuple[str, int]]]:
         seen: dict[str, tuple[str, int]] = {}
         records: dict[str, str] = {}
         stored: set[str] = set()  # chunk ids
+        sources: dict[str, tuple[str, int]] = {}  # paper id -> (source key, chunks the paper has), when stored
         for chunk_id, meta, _ in self._rows(["metadatas"]):
             _tally(seen, meta)
             stored.add(chunk_id)
+            pid = str(meta.get("paper_id"))
             if RECORD_HASH_KEY in meta:
-                records[str(meta.get("paper_id"))] = str(meta[RECORD_HASH_KEY])
-        return seen, records, stored
+                records[pid] = str(meta[RECORD_HASH_KEY])
+            if SOURCE_KEY in meta:
+                sources[pid] = (str(meta[SOURCE_KEY]), int(meta.get("chunks") or 0))
+        return seen, records, stored, sources
 
     def _fingerprint(self, state: dict[str, tuple[str, int]]) -> str:
         return hashlib.sha1(json.dumps(sorted(state.items())).encode()).hexdigest()
@@ -220,18 +224,25 @@ class Index:
         caller saves its catalog there, so a process that sees the new fingerprint also finds the new catalog.
         """
         s = self.settings
-        have, stored_records, stored = self._state()
-        want = {p.id: chunk_paper(p, s.chunk_tokens, s.chunk_overlap, self.embedder) for p in papers}
+        have, stored_records, stored, sources = self._state()
+        wanted = {p.id for p in papers}
         counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
         todo: list[TextNode] = []
+        backfill: list[TextNode] = []  # unchanged chunks stored before source keys existed: key added, not re-embedded
         # Records to (re)write: papers embedded now, and unchanged ones whose provenance changed (a record
         # missing after a killed ingest counts as changed).
         records = {p.id: p for p in papers if stored_records.get(p.id) != record_metadata(p)[RECORD_HASH_KEY]}
-        stale: list[str] = [pid for pid in have if pid not in want]
-        for pid, nodes in want.items():
-            current = have.get(pid)
+        stale: list[str] = [pid for pid in have if pid not in wanted]
+        for paper in papers:
+            pid, current, source = paper.id, have.get(paper.id), sources.get(paper.id)
+            if (source and current and current[0] != "mixed" and current[1] == source[1]
+                    and source[0] == source_key(paper, s.chunk_tokens, s.chunk_overlap, self.embedder)):
+                counts["unchanged"] += 1  # all its chunks are there, made from the same text: not even split
+                continue
+            nodes = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap, self.embedder)
             if current == (nodes[0].metadata["hash"], len(nodes)):
                 counts["unchanged"] += 1
+                backfill += nodes
                 continue
             if current and current[0] == nodes[0].metadata["hash"] and current[1] < len(nodes):
                 # Half stored by an interrupted ingest (batches run shortest chunk first, across papers): the
@@ -243,7 +254,11 @@ class Index:
             if current:
                 stale.append(pid)
             todo += nodes
-        counts["removed"] = sum(1 for pid in stale if pid not in want)
+        counts["removed"] = sum(1 for pid in stale if pid not in wanted)
+        for start in range(0, len(backfill), _PAGE):
+            batch_nodes = backfill[start:start + _PAGE]
+            self.collection.update(ids=[n.node_id for n in batch_nodes],
+                                   metadatas=[{SOURCE_KEY: n.metadata[SOURCE_KEY]} for n in batch_nodes])
         if not todo and not stale:
             self._write_records(list(records.values()))
             if on_written:
