@@ -208,6 +208,7 @@ class Assistant:
             def save() -> None:
                 catalog.save()
                 self._save_term_stats(stats)
+
             bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
 
             def tick(done: int, total: int) -> None:
@@ -220,6 +221,11 @@ class Assistant:
                 # The catalog is saved once its chunks are stored, before the fingerprint that tells other
                 # processes to look: an interrupted ingest never lists papers that search cannot find.
                 counts = index.sync(catalog.papers, progress=tick, on_written=save)
+            except BaseException:
+                with self._lock:  # what was not stored is not shown: back to the catalog on disk
+                    self.catalog = Catalog(self.settings.data_dir / "catalog.json")
+                    self._stats = None
+                raise
             finally:
                 bar.close()
         return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),

@@ -248,3 +248,16 @@ def test_replace_files_replaces_a_files_old_records(tmp_path):
     assert catalog.get(geod.id) is None
     catalog.save()
     assert [p.abstract for p in Catalog(tmp_path / "catalog.json").papers] == [OTHER]
+
+
+def test_a_crowd_of_identical_withdrawal_notices_stays_one_paper_per_arxiv_id():
+    notice = "This paper has been withdrawn by the author due to a crucial error in equation 3 of the main proof."
+    records = [RawRecord(path="w.jsonl", line=n, layout="jsonl", abstract=notice, arxiv_id=f"2301.{n:05d}")
+               for n in range(1, 3001)]
+    # The same notice without an id, listed twice elsewhere: copies of one paper, joined to the first id'd one.
+    records += [RawRecord(path="x.txt", line=n, layout="blocks", abstract=notice) for n in (1, 2)]
+    groups = group_records(records)
+    assert len(groups) == 3000
+    assert all(len({r.arxiv_id for r in g if r.arxiv_id}) == 1 for g in groups)  # never two ids in one paper
+    joined = next(g for g in groups if len(g) > 1)
+    assert sorted(r.where for r in joined) == ["w.jsonl:1", "x.txt:1", "x.txt:2"]

@@ -81,6 +81,7 @@ def test_killed_ingest_is_completed_by_the_next_run(listing, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         assistant.ingest(listing, progress=False)
     assert 0 < assistant.index.count() < 5
+    assert assistant.papers() == []  # the same process does not list what it could not store either
     monkeypatch.undo()
     resumed = Assistant(settings)
     report = resumed.ingest(listing, progress=False)

@@ -8,9 +8,11 @@ first and last words and the arXiv id, so merging stays near-linear on large col
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections import Counter, defaultdict
 from difflib import SequenceMatcher
+from itertools import islice
 
 from rag.models import Paper, Source
 from rag.ingest.records import RawRecord
@@ -45,8 +47,15 @@ def group_records(records: list[RawRecord]) -> list[list[RawRecord]]:
         keyed[("head", *words[:_KEY_WORDS])].append(i)
         keyed[("tail", *words[-_KEY_WORDS:])].append(i)
     for members in keyed.values():
-        for j in members[1:]:
-            for i in members[: members.index(j)]:
+        # Earlier members by their group's arXiv id: a record with id X is only compared with groups holding X
+        # or no id yet, so a bucket of 10^4 "This paper has been withdrawn" notices (distinct ids, same words)
+        # costs 10^4 steps, not 10^8. Candidates are visited in bucket order, as a scan of all would.
+        earlier: dict[str | None, list[int]] = defaultdict(list)  # each list ascending, as members are
+        for position, j in enumerate(members):
+            own = group_id[find(j)]
+            # Lazily, in bucket order: the first match usually ends the scan (copies of one paper).
+            candidates = heapq.merge(earlier[own], earlier[None]) if own else islice(members, position)
+            for i in candidates:
                 if find(i) == find(j):
                     continue
                 a, b = group_id[find(i)], group_id[find(j)]
@@ -57,6 +66,7 @@ def group_records(records: list[RawRecord]) -> list[list[RawRecord]]:
                     parent[find(j)] = root
                     group_id[root] = a or b
                     break
+            earlier[group_id[find(j)]].append(j)
     groups: dict[int, list[RawRecord]] = defaultdict(list)
     for i, record in enumerate(records):
         groups[find(i)].append(record)
