@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from charset_normalizer import from_bytes
 
 from rag.ingest.listings import LayoutError, parse_listing
 from rag.ingest.records import RawRecord, RecordError, parse_csv, parse_jsonl, validate
-from rag.ingest.stream import STREAM_ABOVE, Slice, stream_jsonl
+from rag.ingest.stream import STREAM_ABOVE, Slice, bom_encoding, stream_jsonl
 
 _CP1252_MARGIN = 0.05  # mess ratio (0..1) by which cp1252 may trail the best guess and still be preferred
 SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".md", ""}
@@ -25,23 +24,18 @@ class Loaded:
     files: list[str] = field(default_factory=list)
 
 
-# Byte-order marks, longest first: UTF-32-LE's mark begins with UTF-16-LE's.
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-
-
 def decode(data: bytes, path: str) -> tuple[str, str | None]:
     """Text of a file and a warning when it was not UTF-8; raises RecordError for binary data.
 
     UTF-16 and UTF-32 files with a byte-order mark (what Windows tools export) are decoded by it.
     """
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding), None  # the codec reads the mark for byte order and drops it
-            except UnicodeDecodeError as exc:
-                raise RecordError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
-                                  f"{encoding.upper()} (bad data at offset {exc.start})") from None
+    encoding = bom_encoding(data)
+    if encoding:
+        try:
+            return data.decode(encoding), None
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                              f"{encoding.upper()} (bad data at offset {exc.start})") from None
     if b"\x00" in data[:65536]:
         raise RecordError("binary file (NUL bytes), not text")
     try:
@@ -91,8 +85,9 @@ def _streamable(file: Path, wanted: Slice) -> bool:
     if file.suffix.lower() not in {".jsonl", ".ndjson", ".json"}:
         return False
     with file.open("rb") as f:
-        head = f.read(64).lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
-    return head[:1] == b"{" and (bool(wanted) or file.stat().st_size > STREAM_ABOVE)
+        head = f.read(64)
+    text = head.decode(bom_encoding(head) or "utf-8-sig", errors="ignore").lstrip()
+    return text[:1] == "{" and (bool(wanted) or file.stat().st_size > STREAM_ABOVE)
 
 
 def load(paths: list[Path], max_abstract_chars: int, wanted: Slice | None = None,

@@ -165,6 +165,19 @@ def from_mapping(row: dict, path: str, line: int, layout: str) -> RawRecord:
 DEPTH_NOTE = "a record is one flat JSON object"
 
 
+def json_object(line: str) -> dict:
+    """The JSON object on one line; RecordError saying why when the line is not one."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise RecordError(f"invalid JSON: nested deeper than Python's parser allows ({DEPTH_NOTE})") from None
+    if not isinstance(row, dict):
+        raise RecordError(f"expected a JSON object, got {type(row).__name__}")
+    return row
+
+
 def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, str]]]:
     """Records from JSON Lines (or one JSON array); bad lines are reported, the rest kept."""
     records: list[RawRecord] = []
@@ -184,12 +197,9 @@ def parse_jsonl(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, 
             if not line.strip():
                 continue
             try:
-                items.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                failed.append((f"{path}:{number}", f"invalid JSON: {exc.msg} (column {exc.colno})"))
-            except RecursionError:
-                failed.append((f"{path}:{number}", f"invalid JSON: nested deeper than Python's parser allows "
-                                                   f"({DEPTH_NOTE})"))
+                items.append((number, json_object(line)))
+            except RecordError as exc:
+                failed.append((f"{path}:{number}", str(exc)))
     for number, row in items:
         if not isinstance(row, dict):
             failed.append((f"{path}:{number}", f"expected a JSON object, got {type(row).__name__}"))

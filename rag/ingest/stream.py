@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import codecs
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.ingest.records import DEPTH_NOTE, RawRecord, RecordError, from_mapping, validate
+from rag.ingest.records import RawRecord, RecordError, from_mapping, json_object, validate
 
 STREAM_ABOVE = 64 * 2**20  # bytes: JSON Lines files larger than this are streamed even without a slice
 
@@ -46,17 +45,22 @@ class Slice:
         return any(c == want or c.startswith(want + ".") for c in have for want in self.categories)
 
 
+# Byte-order marks, longest first: UTF-32-LE's mark begins with UTF-16-LE's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The UTF-16 / UTF-32 codec a byte-order mark at the start of ``head`` names (the codec reads the mark for
+    byte order and drops it), or None."""
+    return next((name for bom, name in _BOMS if head.startswith(bom)), None)
+
+
 def _text_lines(file: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of each line, decoded by its byte-order mark (UTF-8 when it has none)."""
     with file.open("rb") as raw:
-        head = raw.read(4)
+        encoding = bom_encoding(raw.read(4)) or "utf-8-sig"
         raw.seek(0)
-        encoding = "utf-8-sig"
-        for bom, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-            if head.startswith(bom):
-                encoding = name
-                break
         # errors="replace": one bad byte costs one garbled character, reported by validation if it matters,
         # never the rest of a multi-GB file.
         with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as text:
@@ -84,19 +88,9 @@ def stream_jsonl(file: Path, name: str, wanted: Slice, max_abstract_chars: int, 
                 continue
             where = f"{name}:{number}"
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                failed.append((where, f"invalid JSON: {exc.msg} (column {exc.colno})"))
-                continue
-            except RecursionError:
-                failed.append((where, f"invalid JSON: nested deeper than Python's parser allows ({DEPTH_NOTE})"))
-                continue
-            if not isinstance(row, dict):
-                failed.append((where, f"expected a JSON object, got {type(row).__name__}"))
-                continue
-            if not wanted.wants(row):
-                continue
-            try:
+                row = json_object(line)
+                if not wanted.wants(row):
+                    continue
                 records.append(validate(from_mapping(row, name, number, "jsonl"), max_abstract_chars))
             except RecordError as exc:
                 failed.append((where, str(exc)))
