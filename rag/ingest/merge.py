@@ -47,6 +47,8 @@ def group_records(records: list[RawRecord]) -> list[list[RawRecord]]:
         keyed[("head", *words[:_KEY_WORDS])].append(i)
         keyed[("tail", *words[-_KEY_WORDS:])].append(i)
     for members in keyed.values():
+        if len(members) < 2:
+            continue  # most buckets: one record, nothing to compare
         # Earlier members by their group's arXiv id: a record with id X is only compared with groups holding X
         # or no id yet, so a bucket of 10^4 "This paper has been withdrawn" notices (distinct ids, same words)
         # costs 10^4 steps, not 10^8. Candidates are visited in bucket order, as a scan of all would.
