@@ -5,15 +5,15 @@
   baseline), in interleaved rounds;
 - re-ingest of unchanged seeds;
 - search p50/p95 and extractive ask p50 (warm, over the eval questions);
-- cold start of `rag ask` (process start to answer).
+- cold start of `rag ask` (process start to answer; bench/cold_ask.py compares the two query paths).
 Usage: python bench/benchmark.py [--repeat N] [--ingest-runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cold_ask import QUESTION, print_table, run as run_rag  # noqa: E402
 from eval.dataset import load_questions  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
 from rag.ingest.merge import build_papers# noqa: E402
@@ -46,7 +47,7 @@ def main() -> None:
         model = make_embedder(settings)  # load once: ingest figures exclude model load
         fp32 = make_embedder(settings.model_copy(update={"embed_precision": "fp32"}))
         for m in (model, fp32):
-            m.get_text_embedding("warm up")
+            m.torch_model().get_text_embedding("warm up")  # documents are embedded in torch
         # The baseline encodes exactly the chunk texts ingest embeds, in plain sentence-transformers (fp32).
         papers = build_papers(load([ROOT / "seeds"], settings.max_abstract_chars).records)
         texts = [n.get_content(metadata_mode="embed")  # type: ignore[arg-type]
@@ -57,7 +58,7 @@ def main() -> None:
         plain, ours, ours_fp32 = [], [], []
         for i in range(args.ingest_runs):
             start = time.perf_counter()
-            model._model.encode(texts, batch_size=settings.embed_batch_size)  # type: ignore[attr-defined]
+            model.torch_model()._model.encode(texts, batch_size=settings.embed_batch_size)  # type: ignore[attr-defined]
             plain.append(time.perf_counter() - start)
             for name, precision, times in (("fp32", "fp32", ours_fp32), ("default", settings.embed_precision, ours)):
                 run = settings.model_copy(update={"data_dir": Path(tmp) / f"{name}-{i}", "embed_precision": precision})
@@ -98,16 +99,10 @@ def main() -> None:
                                       f"({len(search_ms)} queries)"))
         rows.append(("extractive ask (warm)", f"p50 {statistics.median(ask_ms):.1f} ms, p95 {pct(ask_ms, .95):.1f} ms"))
 
-        cold = []
-        for _ in range(2):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "rag.cli", "--data-dir", str(settings.data_dir), "ask",
-                            "What FID did SMaRt reach on ImageNet 64x64?"], check=True, capture_output=True)
-            cold.append(time.perf_counter() - start)
+        ask = ["--data-dir", str(settings.data_dir), "ask", QUESTION]
+        cold = [run_rag(ask, dict(os.environ))[0] for _ in range(2)]
         rows.append(("cold start `rag ask` (process start to answer)", f"median {statistics.median(cold):.1f} s"))
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

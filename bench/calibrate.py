@@ -23,11 +23,12 @@ def score_single(assistant: Assistant, mode: str, questions, papers) -> str:
     """hit@1 / hit@5 / MRR of one side alone (same chunks, one hit per paper), as a baseline."""
     from llama_index.core.schema import QueryBundle
 
-    from rag.retrieval.hybrid import OnePerPaper
+    from rag.index.lexical import Where
+    from rag.retrieval.hybrid import LexicalRetriever, OnePerPaper
 
     index = assistant.index
     side = (index.vector_index.as_retriever(similarity_top_k=assistant.settings.candidates)
-            if mode == "dense only" else index.lexical)
+            if mode == "dense only" else LexicalRetriever(index, assistant.settings.candidates, Where()))
     hit1 = hit5 = rr = 0.0
     answerable = [q for q in questions if q.answerable]
     for q in answerable:

@@ -6,7 +6,8 @@ bag-of-words vectors, float or base64), so only our own overhead is measured; th
 authors and arXiv ids (the SciFact folder is read, never copied). Every step runs in a fresh process, so
 peak memory (RSS) is that step's own.
 
-Per size N, one row: ingest of N papers (papers/s, peak RSS), adding 100 new papers, re-ingesting everything
+Per size N, one row: ingest of N papers (papers/s, peak RSS), adding 100 new papers (a file of its own),
+re-ingesting everything
 unchanged, the first answer in a fresh process (seconds after the Assistant is constructed), search p50/p95
 over 50 queries, serving RSS after them, and disk (total and per paper).
 
@@ -166,6 +167,10 @@ def main() -> None:
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared" / "benchmarks" / "scifact")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--work", type=Path, help="where data dirs go (default: a temporary folder, removed)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work and --port: keep a size's data dir from an earlier run (skip its first "
+                             "ingest) and add 100 papers never seen before")
+    parser.add_argument("--port", type=int, help="embeddings server port (an index remembers its embedder's URL)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--serve-embeddings", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,9 +179,11 @@ def main() -> None:
     if args.child:
         return child(args.child[0], args.child[1], args.child[2:])
 
-    with socket.socket() as probe:  # a free loopback port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = args.port
+    if not port:
+        with socket.socket() as probe:  # a free loopback port
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, __file__, "--serve-embeddings", str(port)], stdout=subprocess.PIPE,
                               text=True)
     assert server.stdout and server.stdout.readline().strip() == "ready"
@@ -189,14 +196,19 @@ def main() -> None:
     try:
         for size in args.sizes:
             folder = work / f"n{size}"
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
             base, extra, data = folder / "papers.jsonl", folder / "extra.jsonl", folder / "data"
-            write_papers(base, 0, size, sentences, titles)
-            write_papers(extra, size, 100, sentences, titles)
+            reuse = args.reuse and data.exists()
+            if not reuse:
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                write_papers(base, 0, size, sentences, titles)
+            # Reused: 100 papers with ids no earlier run gave (each run adds its own).
+            start = size + (10**6 + int(time.time()) % 10**6 if reuse else 0)
+            write_papers(extra, start, 100, sentences, titles)
             print(f"n={size}: ingest …", file=sys.stderr, flush=True)
-            first = run_child("ingest", data, env, str(base))
-            added = run_child("ingest", data, env, str(base), str(extra))
+            first = ({"seconds": float("nan"), "rss_mb": float("nan"), "failed": 0} if reuse
+                     else run_child("ingest", data, env, str(base)))
+            added = run_child("ingest", data, env, str(extra))  # a new file of 100 papers, as a user adds them
             again = run_child("ingest", data, env, str(base), str(extra))
             queries = [" ".join(random.Random(i).sample(sentences, 1)[0].split()[:12]) for i in range(51)]
             served = run_child("serve", data, env, json.dumps(queries))

@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval.dataset import DEFAULT_SET, load_questions
-from rag.assistant import Assistant
+
+if TYPE_CHECKING:  # `rag` loads this module to build its parser: the assistant's imports wait for a command
+    from rag.assistant import Assistant
 
 
 def register(subparsers) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.grounding import check_answer
 from rag.answering.prompts import REFUSAL
 from rag.answering.termstats import TermStats
-from rag.index.catalog import Catalog, write_atomically
+from rag.index.catalog import Catalog
+from rag.index.database import DB_NAME, Database
 from rag.index.embedders import embedder_id, make_embedder
 from rag.index.search_index import Index
 from rag.ingest.loaders import load
@@ -27,7 +29,7 @@ from rag.retrieval.hybrid import HybridRetriever, SearchFilter
 from rag.settings import Settings
 from rag.index.writelock import writer_lock
 
-_TERM_STATS = "termstats.json"  # beside catalog.json, tagged with its stamp
+_LEGACY_CATALOG = "catalog.json"  # what versions before the database kept; its index is adopted once
 FOLLOW_UP_COVERAGE = 0.15  # share of a follow-up's own term weight the conversation's paper must hold
 
 __all__ = ["ABSTAIN_TEXT", "AnswerStream", "Assessment", "Assistant", "Chat"]
@@ -60,7 +62,9 @@ class Assistant:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.catalog = Catalog(self.settings.data_dir / "catalog.json")
+        self.db = Database(self.settings.data_dir / DB_NAME)
+        self.catalog = Catalog(self.db)
+        self._seen: str | None = self.db.version  # the database version this process's caches reflect
         self._lock = threading.RLock()  # guards lazily built parts; held briefly
         self._ingest_lock = threading.Lock()  # one ingest at a time; searches and answers go on meanwhile
         self._index: Index | None = None
@@ -76,46 +80,52 @@ class Assistant:
             if self._index is None:
                 if self._embed_model is None:
                     self._embed_model = make_embedder(self.settings)
-                self._index = Index(self.settings, self._embed_model, embedder_id(self.settings))
-                if self.settings.chroma_url and self._index.count():
-                    # A client of a shared Chroma server: the server's records are the catalog (other clients
-                    # may have added, changed or removed papers since this data dir last saw it).
-                    self._adopt_server_catalog(self._index)
+                index = Index(self.settings, self._embed_model, embedder_id(self.settings), self.db)
+                if self.settings.chroma_url:
+                    if index.catch_up(self.catalog):  # what the server's other clients wrote since
+                        self._forget()
+                elif not index.in_step():
+                    # An index built before the database existed (or by another schema): the database is rebuilt
+                    # from Chroma.
+                    index.adopt(self.catalog)
+                    self._forget()
+                    for name in (_LEGACY_CATALOG, "termstats.json"):  # superseded by the database
+                        (self.settings.data_dir / name).unlink(missing_ok=True)
+                    shutil.rmtree(self.settings.data_dir / "bm25", ignore_errors=True)
+                self._index = index
             return self._index
 
-    def _adopt_server_catalog(self, index: Index) -> None:
-        self.catalog.restore(index.records())
-        self.catalog.save()
+    def _forget(self) -> None:
+        """Drop what was derived from an earlier state of the collection."""
         self._stats = None
+        self._seen = self.db.version
 
     def catch_up(self) -> None:
         """Take in what other processes wrote to the collection since this one last looked.
 
         Called before every search, answer and ingest, so a running chat sees the papers a CLI ingest (or,
-        with a shared server, another machine) added, and an ingest never overwrites them. Embedded: the
-        catalog file is re-read when it changed, and Chroma reopened when its fingerprint moved (its vector
-        index lives in memory, where another process's writes never reach). Server: the catalog is rebuilt
-        from the records on the server and the lexical index from its chunks.
+        with a shared server, another machine) added, and an ingest never overwrites them. The catalog and
+        lexical index are read from the database on every use; what is cached is dropped when its version
+        moved. Embedded: Chroma is reopened then (its vector index lives in memory, where another process's
+        writes never reach). Server: the database is rebuilt from the server when its fingerprint moved.
         """
         with self._lock:
             index = self._index
-            stale = index is not None and not index.current()
             if self.settings.chroma_url:
-                if stale:
-                    index.close()  # type: ignore[union-attr]
-                    self._index = None
-                    self.index  # noqa: B018 - reopens: lexical index and catalog from the server
+                if index is not None and index.catch_up(self.catalog):
+                    self._forget()
                 return
-            if stale:
-                index.close()  # type: ignore[union-attr]
-                self._index = None  # reopened on next use, with the other process's chunks and BM25 files
-            if stale or self.catalog.changed_on_disk():
-                self.catalog = Catalog(self.settings.data_dir / "catalog.json")
-                self._stats = None
+            if index is None and self.catalog.count() == 0 and (self.settings.data_dir / _LEGACY_CATALOG).exists():
+                self.index  # noqa: B018 - a data dir of an older version: opening adopts its index
+            if self.db.version != self._seen:
+                if index is not None:
+                    index.close()
+                    self._index = None  # reopened on next use, with the other process's vectors
+                self._forget()
 
     def _retriever(self) -> HybridRetriever:
         index = self.index
-        return HybridRetriever(index, self.catalog.by_id, self.settings)
+        return HybridRetriever(index, self.catalog, self.settings)
 
     def answerer(self, name: str | None = None) -> Answerer:
         """The answerer by name (`extractive` / `llm`), default from settings."""
@@ -135,35 +145,12 @@ class Assistant:
 
     @property
     def term_stats(self) -> TermStats:
-        """IDF statistics of the collection's titles and abstracts (answerability and extractive answers).
-
-        Kept beside the catalog (termstats.json, tagged with the catalog file's stamp), so a fresh process reads
-        them instead of analysing every abstract before its first answer.
-        """
+        """IDF statistics of the collection's titles and abstracts (answerability and extractive answers),
+        read term by term from the database, where every ingest keeps them up to date."""
         with self._lock:
             if self._stats is None:
-                self._stats = self._saved_term_stats()
-                if self._stats is None:
-                    self._stats = TermStats.from_texts(_stats_text(p) for p in self.catalog.papers)
-                    self._save_term_stats(self._stats)
+                self._stats = TermStats(self.catalog.frequencies(), self.catalog.count())
             return self._stats
-
-    def _saved_term_stats(self) -> TermStats | None:
-        """The statistics saved for the catalog as it is on disk, if any."""
-        if self._stats is not None:
-            return self._stats
-        path, stamp = self.settings.data_dir / _TERM_STATS, self.catalog.stamp
-        if stamp is None or not path.exists():
-            return None
-        return TermStats.from_json(path.read_text(encoding="utf-8"), stamp)
-
-    def _save_term_stats(self, stats: TermStats) -> None:
-        if self.catalog.stamp is None:
-            return  # no catalog on disk to tie them to
-        try:
-            write_atomically(self.settings.data_dir / _TERM_STATS, stats.to_json(self.catalog.stamp))
-        except OSError:
-            pass  # a read-only data dir: computed again next time
 
     # -- ingest and catalog ---------------------------------------------------------------------
     def _writing(self):
@@ -192,51 +179,35 @@ class Assistant:
         with self._ingest_lock, self._writing():
             self.catch_up()  # merge onto what other processes wrote, never over it
             index = self.index
-            catalog = self.catalog
-            before = {p.id: _stats_text(p) for p in catalog.papers}
-            stats = self._saved_term_stats()
-            catalog.replace_files(readable, loaded.records)
-            after = {p.id: _stats_text(p) for p in catalog.papers}
-            # Term statistics are kept up to date by the papers that changed, not recomputed over all of them
-            # (computed whole once, when none were saved), so a fresh process's first answer only reads them.
-            stats = TermStats.from_texts(after.values()) if stats is None else stats.updated(
-                removed=[t for i, t in before.items() if after.get(i) != t],
-                added=[t for i, t in after.items() if before.get(i) != t])
-            with self._lock:
-                self._stats = stats
+            change = self.catalog.plan(readable, loaded.records)
+            counts = {"added": 0, "updated": 0, "removed": 0}
+            if change:  # an unchanged re-ingest plans nothing and writes nothing
+                bar = tqdm(total=0, unit="chunk", desc="Embedding",
+                           disable=None if progress is None else not progress)
 
-            def save() -> None:
-                catalog.save()
-                self._save_term_stats(stats)
+                def tick(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+                    if on_progress:
+                        on_progress(done, total)
 
-            bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=None if progress is None else not progress)
-
-            def tick(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-                if on_progress:
-                    on_progress(done, total)
-
-            try:
-                # The catalog is saved once its chunks are stored, before the fingerprint that tells other
-                # processes to look: an interrupted ingest never lists papers that search cannot find.
-                counts = index.sync(catalog.papers, progress=tick, on_written=save)
-            except BaseException:
-                with self._lock:  # what was not stored is not shown: back to the catalog on disk
-                    self.catalog = Catalog(self.settings.data_dir / "catalog.json")
-                    self._stats = None
-                raise
-            finally:
-                bar.close()
-        return IngestReport(records=len(loaded.records), papers=len(self.catalog.papers),
-                            failed=loaded.failed, warnings=loaded.warnings, **counts)
+                try:
+                    counts = index.apply(self.catalog, change, progress=tick)
+                finally:
+                    bar.close()
+                with self._lock:
+                    self._forget()
+            papers = self.catalog.count()
+        return IngestReport(records=len(loaded.records), papers=papers, failed=loaded.failed,
+                            warnings=loaded.warnings, added=counts["added"], updated=counts["updated"],
+                            removed=counts["removed"], unchanged=papers - counts["added"] - counts["updated"])
 
     def status(self) -> dict[str, str | int]:
         """What this assistant runs on (shown in UIs; never includes an API key)."""
         s = self.settings
         self.catch_up()
         return {
-            "papers": len(self.catalog.papers),
+            "papers": self.catalog.count(),
             "chunks": self.index.count(),
             "embedder": embedder_id(s),
             # local: the precision documents are embedded in (bf16 on AMX CPUs); a remote model's is unknown
@@ -252,12 +223,27 @@ class Assistant:
         """The LlamaIndex embedding model the index uses (for tools that embed alongside it, e.g. baselines)."""
         return self.index.embed_model
 
-    def papers(self) -> list[Paper]:
-        """Every paper in the catalog."""
+    def papers(self, offset: int = 0, limit: int | None = None, *, by_label: bool = False) -> list[Paper]:
+        """The papers of the catalog in id order, or by title (``by_label``): every one, or a page of ``limit``
+        from ``offset``."""
         if self.settings.chroma_url:
             self.index  # noqa: B018 - opening the index reads the catalog from the server
         self.catch_up()
-        return list(self.catalog.papers)
+        return self.catalog.papers(offset, limit, by_label)
+
+    def years(self) -> list[int]:
+        """The publication years in the collection, ascending."""
+        if self.settings.chroma_url:
+            self.index  # noqa: B018
+        self.catch_up()
+        return self.catalog.years()
+
+    def count(self) -> int:
+        """How many papers the collection holds."""
+        if self.settings.chroma_url:
+            self.index  # noqa: B018
+        self.catch_up()
+        return self.catalog.count()
 
     def paper(self, paper_id: str) -> Paper | None:
         """The paper with this id (``Paper.id``), or None."""
@@ -339,11 +325,6 @@ class Assistant:
             return answer.model_copy(update={"confidence": confidence})
         return answer.model_copy(update={"text": lead + answer.text, "outcome": verdict.outcome,
                                          "confidence": confidence})
-
-
-def _stats_text(paper: Paper) -> str:
-    """What the term statistics count of a paper."""
-    return f"{paper.title or ''} {paper.abstract}"
 
 
 def _check_query(text: str) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from rag.text import author_list
 
 # Fields a raw record may give; the Paper keeps, for each, which sources gave which value.
-RECORD_FIELDS = ("title", "authors", "abstract", "arxiv_id", "date", "comment", "url")
+RECORD_FIELDS = ("title", "authors", "abstract", "arxiv_id", "doi", "date", "venue", "comment", "url")
 
 
 class Source(BaseModel):
@@ -36,7 +36,13 @@ class Paper(BaseModel):
     url: str | None = None
     date: str | None = None
     comment: str | None = None
+    doi: str | None = Field(None, description="DOI, lower-case, without a resolver prefix (10.1000/xyz).")
+    venue: str | None = Field(None, description="Journal or proceedings a reference manager gave.")
     sources: list[Source] = Field(default_factory=list)
+
+    @property
+    def doi_url(self) -> str | None:
+        return f"https://doi.org/{self.doi}" if self.doi else None
 
     @property
     def year(self) -> int | None:
@@ -64,10 +70,11 @@ class Paper(BaseModel):
         return f"{who} ({self.year})" if self.year else who
 
     def record_text(self) -> str:
-        """Everything the merged record states (title, authors, arXiv id, URL, date, year, comment, abstract),
-        one field a line: the evidence an answer about this paper may draw on."""
+        """Everything the merged record states (title, authors, arXiv id, URL, DOI, date, year, venue, comment,
+        abstract), one field a line: the evidence an answer about this paper may draw on."""
         fields = (self.title, ", ".join(self.authors), self.arxiv_id and f"arXiv:{self.arxiv_id}", self.url,
-                  self.date, self.year and str(self.year), self.comment, self.abstract)
+                  self.doi and f"doi:{self.doi}", self.date, self.year and str(self.year), self.venue, self.comment,
+                  self.abstract)
         return "\n".join(x for x in fields if x)
 
     def conflicts(self) -> dict[str, list[str | list[str]]]:
@@ -84,14 +91,16 @@ class Paper(BaseModel):
         return out
 
     def reference(self) -> str:
-        """One-line bibliographic reference: title, authors, year, arXiv link."""
+        """One-line bibliographic reference: title, authors, venue, year, arXiv (else DOI) link."""
         parts = [self.label]
         if self.authors:
             parts.append(author_list(self.authors, 6))
+        if self.venue:
+            parts.append(self.venue)
         if self.year:
             parts.append(str(self.year))
-        if self.url:
-            parts.append(self.url)
+        if self.url or self.doi_url:
+            parts.append(self.url or self.doi_url)
         return ". ".join(parts)
 
 
@@ -157,6 +166,22 @@ class Answer(BaseModel):
         description="Per answer sentence: is it backed by the sources it cites (offline check, rag/answering/grounding.py)? "
         "Empty for abstentions and errors.",
     )
+
+    def cited_papers(self) -> list[Paper]:
+        """The papers the answer cites, in citation order, each once."""
+        return list({c.paper.id: c.paper for c in sorted(self.citations, key=lambda c: c.number)}.values())
+
+    def bibtex(self, abstracts: bool = False) -> str:
+        """The cited papers as BibTeX (rag/answering/export.py); empty when nothing is cited."""
+        from rag.answering.export import bibtex  # imported here: the exporter imports this module
+
+        return bibtex(self.cited_papers(), abstracts)
+
+    def ris(self, abstracts: bool = False) -> str:
+        """The cited papers as RIS (rag/answering/export.py); empty when nothing is cited."""
+        from rag.answering.export import ris
+
+        return ris(self.cited_papers(), abstracts)
 
 
 class IngestReport(BaseModel):

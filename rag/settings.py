@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,18 @@ class Settings(BaseSettings):
         description="Matrix precision of the `local` embedder. `bf16` runs the model under bfloat16 autocast "
         "(weights and output stay fp32; vectors match fp32 to a cosine of 0.999+, measured in README); `auto` "
         "picks bf16 only on CPUs with native bf16 matrix units (Intel AMX), where it is ~2.4x faster, else fp32.",
+    )
+    embed_runtime: Literal["auto", "torch"] = Field(
+        "auto",
+        description="How the `local` embedder runs queries and small batches (up to 32 texts, e.g. an answer's "
+        "grounding check). `auto`: in ONNX Runtime when the model's ONNX export is in cache_dir (made once, the "
+        "first time a process loads the model in torch, e.g. an ingest), so a cold `rag ask` never imports torch; "
+        "else torch. `torch`: always torch. Documents (ingest) are embedded in torch either way.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-abstracts",
+        description="Files derived from installed models, shared by every data dir: the local model's ONNX export "
+        "(~90 MB, keyed by the hash of its weights). Default $XDG_CACHE_HOME/rag-abstracts or ~/.cache/rag-abstracts.",
     )
 
     chunk_tokens: int = Field(

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Iterator[Path]:
+    """One cache dir for the session (the local model's ONNX export, made by the first test that loads torch),
+    set before any session fixture builds an Assistant; never the developer's ~/.cache."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAG_CACHE_DIR", str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(tmp_path, monkeypatch, model_cache):
     """Keep every data dir under tmp_path and drop any LLM / store configuration of the developer."""
     for name in list(os.environ):
         if name.startswith("RAG_") or name in {"OPENAI_API_KEY", "OPENAI_BASE_URL"}:
             monkeypatch.delenv(name)
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / ".rag"))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(model_cache))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
 
 

@@ -8,7 +8,9 @@ import random
 import pytest
 
 from conftest import SEEDS
-from rag.index.catalog import Catalog
+from rag.answering.termstats import TermStats
+from rag.index.catalog import Catalog, CatalogChange
+from rag.index.database import Database
 from rag.ingest.merge import build_papers, group_records, paper_id
 from rag.text import word_tokens
 from rag.ingest.loaders import load
@@ -212,42 +214,110 @@ def test_no_conflicts_for_agreeing_sources(seed_papers):
 
 # --- the catalog on disk ---------------------------------------------------------------------------------
 
-def test_catalog_save_and_load_round_trip(tmp_path, seed_records):
-    path = tmp_path / "cat" / "catalog.json"
-    catalog = Catalog(path)
-    assert catalog.records == [] and catalog.papers == []
-    catalog.replace_files(sorted({r.path for r in seed_records}), list(seed_records))
-    catalog.save()
-    assert not path.with_suffix(".tmp").exists()
-    assert json.loads(path.read_text(encoding="utf-8"))["version"] == 1
+def replace(catalog: Catalog, files: list[str], records: list[RawRecord]) -> CatalogChange:
+    """Plan and apply in one transaction, as an ingest does (without the index)."""
+    change = catalog.plan(files, records)
+    with catalog.db.transaction() as conn:
+        catalog.apply(conn, change)
+    return change
 
-    again = Catalog(path)
-    assert [r.__dict__ for r in again.records] == [r.__dict__ for r in catalog.records]
-    assert [p.model_dump() for p in again.papers] == [p.model_dump() for p in catalog.papers]
-    assert len(again.papers) == 221
+
+def test_catalog_round_trip_through_its_database(tmp_path, seed_records, seed_papers):
+    path = tmp_path / "cat" / "collection.sqlite3"
+    catalog = Catalog(Database(path))
+    assert catalog.records() == [] and catalog.papers() == [] and catalog.count() == 0
+    replace(catalog, sorted({r.path for r in seed_records}), list(seed_records))
+
+    again = Catalog(Database(path))  # another process opening the same file
+    assert [r.__dict__ for r in again.records()] == [r.__dict__ for r in seed_records]
+    assert [p.model_dump() for p in again.papers()] == [p.model_dump() for p in seed_papers]
+    assert again.count() == 221 and [p.id for p in again.papers(10, 3)] == [p.id for p in seed_papers[10:13]]
     paper = again.get("arxiv:2211.12339")
     assert paper is not None and paper.title == "Neural Dependencies Emerging from Learning Massive Categories"
     assert again.get("arxiv:0000.00000") is None
+    # Term statistics kept per paper equal a full count.
+    full = TermStats.from_texts(f"{p.title or ''} {p.abstract}" for p in seed_papers)
+    stored = again.frequencies()
+    assert dict(stored.items()) == full.df and len(stored) == len(full.df)
+
+
+def test_an_unchanged_file_plans_nothing_and_writes_nothing(tmp_path, seed_records):
+    db = Database(tmp_path / "c.sqlite3")
+    catalog = Catalog(db)
+    files = sorted({r.path for r in seed_records})
+    replace(catalog, files, list(seed_records))
+    version = db.version
+    change = catalog.plan(files, list(seed_records))
+    assert not change and change.papers == [] and change.removed == []
+    assert db.version == version
 
 
 def test_replace_files_replaces_a_files_old_records(tmp_path):
-    catalog = Catalog(tmp_path / "catalog.json")
-    catalog.replace_files(["a.txt", "b.txt"], [rec(GEOD, "a.txt", 1, title="Old title"), rec(OTHER, "b.txt", 1)])
-    assert len(catalog.papers) == 2
+    catalog = Catalog(Database(tmp_path / "c.sqlite3"))
+    replace(catalog, ["a.txt", "b.txt"], [rec(GEOD, "a.txt", 1, title="Old title"), rec(OTHER, "b.txt", 1)])
+    assert catalog.count() == 2
     # a.txt changed: its GeoD record is gone, a new one (other line, other title) replaces it.
-    catalog.replace_files(["a.txt"], [rec(GEOD, "a.txt", 5, title="New title")])
-    assert len(catalog.records) == 2
-    titles = sorted(p.title or "" for p in catalog.papers)
+    change = replace(catalog, ["a.txt"], [rec(GEOD, "a.txt", 5, title="New title")])
+    assert [p.title for p in change.papers] == ["New title"] and change.removed == []
+    assert len(catalog.records()) == 2
+    titles = sorted(p.title or "" for p in catalog.papers())
     assert titles == ["", "New title"]
-    geod = next(p for p in catalog.papers if p.title == "New title")
+    geod = next(p for p in catalog.papers() if p.title == "New title")
     assert [s.where for s in geod.sources] == ["a.txt:5"]
-    assert catalog.get(geod.id) is geod
     # A file emptied: its papers disappear; the others stay.
-    catalog.replace_files(["a.txt"], [])
-    assert [p.abstract for p in catalog.papers] == [OTHER]
+    change = replace(catalog, ["a.txt"], [])
+    assert change.removed == [geod.id] and change.papers == []
+    assert [p.abstract for p in catalog.papers()] == [OTHER]
     assert catalog.get(geod.id) is None
-    catalog.save()
-    assert [p.abstract for p in Catalog(tmp_path / "catalog.json").papers] == [OTHER]
+
+
+def test_incremental_merging_equals_merging_everything(tmp_path):
+    """Random files of copies, near-copies, shared and clashing arXiv ids, added, edited and emptied in turn:
+    after every step the catalog holds exactly what merging all its records at once gives."""
+    rng = random.Random(7)
+    bases = [OTHER, GEOD, GEOD_PLAIN] + [" ".join(rng.sample(OTHER.split(), 30)) for _ in range(6)]
+    catalog = Catalog(Database(tmp_path / "c.sqlite3"))
+    files: dict[str, list[RawRecord]] = {}
+    for step in range(40):
+        name = f"f{rng.randrange(6)}.txt"
+        records = []
+        for line in range(1, rng.randrange(0, 6) + 1):
+            text = rng.choice(bases)
+            if rng.random() < 0.3:
+                text = text.replace(" the ", " a ", 1)  # a near-copy
+            ident = rng.choice([None, None, "2301.00001", "2301.00002"])
+            records.append(rec(text, name, line, arxiv_id=ident, title=rng.choice([None, "T1", "T2"])))
+        files[name] = records
+        replace(catalog, [name], records)
+        stored = catalog.records()
+        assert sorted(r.where for r in stored) == sorted(r.where for rs in files.values() for r in rs)
+        expected = build_papers(stored)  # the stored order: the order a full merge would see
+        assert [p.model_dump() for p in catalog.papers()] == [p.model_dump() for p in expected], step
+    full = TermStats.from_texts(f"{p.title or ''} {p.abstract}" for p in catalog.papers())
+    assert dict(catalog.frequencies().items()) == full.df
+
+
+def test_a_change_chained_to_much_of_the_collection_regroups_only_its_neighbourhood(tmp_path, monkeypatch):
+    """Past the regrouping bound the result may differ from a full merge, but it stays a valid catalog."""
+    import rag.index.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "_REGROUP", 2)
+    rng = random.Random(11)
+    bases = [OTHER, GEOD, GEOD_PLAIN] + [" ".join(rng.sample(OTHER.split(), 30)) for _ in range(4)]
+    catalog = Catalog(Database(tmp_path / "c.sqlite3"))
+    files: dict[str, list[RawRecord]] = {}
+    for _step in range(30):
+        name = f"f{rng.randrange(5)}.txt"
+        files[name] = [rec(rng.choice(bases), name, line, arxiv_id=rng.choice([None, "2301.00001", "2301.00002"]))
+                       for line in range(1, rng.randrange(0, 5) + 1)]
+        replace(catalog, [name], files[name])
+        papers = catalog.papers()
+        sources = sorted(s.where for p in papers for s in p.sources)
+        assert sources == sorted(r.where for rs in files.values() for r in rs)  # every record in exactly one paper
+        assert len({p.id for p in papers}) == len(papers) == catalog.count()
+        assert all(len({s.fields.get("arxiv_id") for s in p.sources} - {None}) <= 1 for p in papers)
+        full = TermStats.from_texts(f"{p.title or ''} {p.abstract}" for p in papers)
+        assert dict(catalog.frequencies().items()) == full.df
 
 
 def test_a_crowd_of_identical_withdrawal_notices_stays_one_paper_per_arxiv_id():

@@ -31,6 +31,17 @@ def test_ask_prints_answer_and_references(data):
     assert "References:\n[1] SMaRt: Improving GANs with Score Matching Regularity. Mengfei Xia" in result.stdout
 
 
+def test_ask_prints_the_cited_papers_as_bibtex_and_ris(data):
+    result = rag("ask", "Who wrote TagAlign?", "--bib", "--ris", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    answer, _, exports = result.stdout.partition("\n@misc{")
+    assert "References:\n[1] TagAlign" in answer
+    assert exports.startswith("liu") and "title = {{TagAlign: " in exports and "author = {Liu, Qinying and " in exports
+    assert "\nTY  - JOUR\nID  - liu" in exports and "AU  - Liu, Qinying" in exports and "ER  - " in exports
+    both = rag("ask", "Who wrote TagAlign?", "--bib", "--json", data_dir=data)
+    assert both.returncode == 2 and "--json already gives every cited paper" in both.stderr
+
+
 def test_ask_json_is_a_full_answer(data):
     result = rag("ask", "Who wrote TagAlign?", "--json", data_dir=data)
     answer = json.loads(result.stdout)

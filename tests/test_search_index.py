@@ -83,22 +83,44 @@ def test_killed_ingest_is_completed_by_the_next_run(listing, monkeypatch):
     assert 0 < assistant.index.count() < 5
     assert assistant.papers() == []  # the same process does not list what it could not store either
     monkeypatch.undo()
+    stored = assistant.index.count()
     resumed = Assistant(settings)
+    embedded: list[str] = []
+    monkeypatch.setattr(model_class, "get_text_embedding_batch",
+                        lambda self, texts, **kw: embedded.extend(texts) or real(self, texts, **kw))
     report = resumed.ingest(listing, progress=False)
-    assert report.added + report.unchanged == 5 and report.added >= 3
-    assert resumed.index.count() == 5
-    # BM25 was rebuilt to match Chroma: a purely lexical query finds a paper from the resumed part.
-    assert resumed.search("weather forecasting", k=1)[0].paper.abstract.startswith("We study weather forecasting")
+    assert report.added == 5 and report.papers == 5
+    assert len(embedded) == 5 - stored  # the chunks the killed run stored are kept, not embedded again
+    assert resumed.index.count() == 5 and resumed.index.lexical.count() == 5
+    # The lexical side has the papers of both runs: a purely lexical query finds each.
+    for topic in TOPICS:
+        assert resumed.search(topic, k=1)[0].paper.abstract.startswith(f"We study {topic}")
 
 
-def test_lexical_index_is_rebuilt_when_out_of_step(listing):
+def test_an_index_built_before_the_database_is_adopted_from_chroma(listing):
     assistant = Assistant()
     assistant.ingest(listing, progress=False)
-    (assistant.index.bm25_dir / "fingerprint").write_text("stale")
+    papers = assistant.papers()
+    assistant.index.close()
+    assistant.db.close()
+    data = assistant.settings.data_dir
+    for leftover in data.glob("collection.sqlite3*"):
+        leftover.unlink()  # as an index written by an older version, which had no database
+    (data / "catalog.json").write_text("{}", encoding="utf-8")  # but this catalog file
     reopened = Assistant()
-    assert reopened.index.lexical is not None
-    assert (reopened.index.bm25_dir / "fingerprint").read_text() != "stale"
+    assert reopened.papers() == papers and reopened.index.lexical.count() == 5
     assert reopened.search("robot grasping", k=1)[0].paper.abstract.startswith("We study robot grasping")
+    assert not (data / "catalog.json").exists()  # superseded by the database
+    again = Assistant()
+    assert again.ingest(listing, progress=False).unchanged == 5
+
+
+def test_an_unchanged_reingest_writes_nothing(listing):
+    assistant = Assistant()
+    assistant.ingest(listing, progress=False)
+    version, fingerprint = assistant.db.version, assistant.index.stored_fingerprint()
+    assert Assistant().ingest(listing, progress=False).unchanged == 5
+    assert assistant.db.version == version and assistant.index.stored_fingerprint() == fingerprint
 
 
 def test_index_built_by_another_embedder_is_refused(listing):
@@ -128,6 +150,11 @@ def dense_results(store, embedding: list[float], filters=None) -> list[tuple[str
             for i, s, n in zip(result.ids, result.similarities, result.nodes, strict=True)]
 
 
+def without_text(results):
+    """Embedded Chroma holds vectors and metadata; the text is in the database (a shared server has it too)."""
+    return [(i, s, meta) for i, s, _, meta in results]
+
+
 def test_dense_side_serves_the_same_chunks_as_llamaindex_chroma_store(listing):
     from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
     from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -138,25 +165,31 @@ def test_dense_side_serves_the_same_chunks_as_llamaindex_chroma_store(listing):
     plain = ChromaVectorStore(chroma_collection=index.collection)
     embedding = index.embed_model.get_query_embedding("protein folding benchmarks")
     ours = dense_results(index.vector_store, embedding)
-    assert len(ours) == 4 and ours == dense_results(plain, embedding)
+
+    assert len(ours) == 4 and without_text(ours) == without_text(dense_results(plain, embedding))
     assert ours[0][2].startswith("We study protein folding")
+    assert all(text == index.lexical.nodes([i])[i].get_content() for i, _, text, _ in ours)
+    assert index.collection.get(ids=[ours[0][0]], include=["documents"])["documents"] == [None]
     one_paper = MetadataFilters(filters=[MetadataFilter(key="paper_id", value=assistant.papers()[0].id)])
     filtered = dense_results(index.vector_store, embedding, one_paper)
-    assert len(filtered) == 1 and filtered == dense_results(plain, embedding, one_paper)
+    assert len(filtered) == 1 and without_text(filtered) == without_text(dense_results(plain, embedding, one_paper))
 
 
-def test_dense_side_fetches_chunks_the_lexical_corpus_lacks(listing, monkeypatch):
+def test_dense_side_fetches_chunks_the_database_lacks_only_from_a_shared_server(listing, monkeypatch):
     assistant = Assistant()
     assistant.ingest(listing, progress=False)
     index = assistant.index
     embedding = index.embed_model.get_query_embedding("speech recognition")
     expected = dense_results(index.vector_store, embedding)
-    # Another client of a shared server added these chunks after our BM25 corpus was built.
-    monkeypatch.setattr(index.vector_store, "_chunks", dict)
-    assert dense_results(index.vector_store, embedding) == expected
+    monkeypatch.setattr(index.vector_store, "_nodes", lambda ids: {})
+    # Embedded: a chunk the database does not list belongs to an ingest that never committed: not shown.
+    assert dense_results(index.vector_store, embedding) == []
+    # A client of a shared server: another client just added these chunks; they are fetched from Chroma.
+    monkeypatch.setattr(index.vector_store, "_shared", True)
+    assert without_text(dense_results(index.vector_store, embedding)) == without_text(expected)
 
 
-def test_unchanged_papers_are_not_even_split_and_old_indexes_get_source_keys(listing, monkeypatch):
+def test_only_changed_papers_are_split(listing, monkeypatch):
     import rag.index.search_index as search_index
 
     assistant = Assistant()
@@ -165,17 +198,14 @@ def test_unchanged_papers_are_not_even_split_and_old_indexes_get_source_keys(lis
     real = search_index.chunk_paper
     monkeypatch.setattr(search_index, "chunk_paper", lambda paper, *a: split.append(paper.id) or real(paper, *a))
     report = assistant.ingest(listing, progress=False)
-    assert report.unchanged == 5 and split == []  # the stored source keys say nothing changed
+    assert report.unchanged == 5 and split == []
     listing.write_text(block_listing(["91.0%", "95.5%", "91.0%", "91.0%", "91.0%"]), encoding="utf-8")
     report = assistant.ingest(listing, progress=False)
     assert (report.updated, report.unchanged) == (1, 4) and split == ["arxiv:2301.00001"]
-    # An index written before source keys existed (here: keys that no longer match) is split once, compared
-    # by content hash (nothing re-embedded), and its keys are brought up to date.
-    collection = assistant.index.collection
-    ids = collection.get(include=[])["ids"]
-    collection.update(ids=ids, metadatas=[{"source": "from-an-older-version"}] * len(ids))
+    # Provenance only (the same paper now also listed in a second file): the record is rewritten, nothing split.
     split.clear()
-    report = assistant.ingest(listing, progress=False)
-    assert report.unchanged == 5 and len(split) == 5 and sorted(chunk_ids(assistant)) == sorted(ids)
-    split.clear()
-    assert assistant.ingest(listing, progress=False).unchanged == 5 and split == []
+    copy = listing.parent / "copy.txt"
+    copy.write_text(block_listing(["91.0%"]), encoding="utf-8")
+    report = assistant.ingest(copy, progress=False)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 5) and split == []
+    assert [s.path for s in assistant.paper("arxiv:2301.00000").sources] == [str(copy), str(listing)]

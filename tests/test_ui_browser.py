@@ -127,6 +127,25 @@ def test_chat_in_a_browser(browser, url, tmp_path):
     wait.until(lambda d: len(cards()) == 3)
     assert_nothing_injected(browser)
 
+    # A new conversation keeps this one in the list; picking it there reopens it, sources and all.
+    browser.find_element(By.CSS_SELECTOR, "#new-conversation").click()
+    wait.until(lambda d: not cards())
+    listed = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#conversations label"))
+    assert len(listed) == 1 and listed[0].text.startswith("What FID did SMaRt reach on ImageNet 64x64? · ")
+    listed[0].click()
+    wait.until(lambda d: len(cards()) == 3)
+    assert browser.find_element(By.CSS_SELECTOR, "#download-conversation").is_displayed()
+    # A hostile first question titles its conversation as text.
+    browser.find_element(By.CSS_SELECTOR, "#new-conversation").click()
+    wait.until(lambda d: not cards())
+    browser.find_element(By.CSS_SELECTOR, "#question textarea").send_keys(
+        f'Quokka zebra accuracy <img src=x onerror="{MARK}">?', Keys.ENTER)
+    listed = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#conversations label")[1:] and
+                        d.find_elements(By.CSS_SELECTOR, "#conversations label"))
+    assert listed[0].text.startswith("Quokka zebra accuracy <img src=x onerror=")
+    assert_nothing_injected(browser)
+    browser.save_screenshot(str(tmp_path / "conversations.png"))
+
     # Papers tab: search, select the hostile paper, see its record and provenance as text.
     browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Papers')]").click()
     query = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#paper-query textarea"))

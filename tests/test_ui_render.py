@@ -151,7 +151,8 @@ def test_questions_and_streamed_text_are_escaped():
 
 
 def test_paper_record_shows_provenance_and_conflicts():
-    paper = hostile(sources=[
+    # A DOI is shown as text, never a link (the only links are arXiv pages); a venue is as untrusted as a title.
+    paper = hostile(doi='10.1000/"><script>alert(3)</script>', venue=HOSTILE_TITLE, sources=[
         Source(path="seeds/a.txt", line=3, layout="title-abstract", fields={"title": "Quokka Nets", "abstract": "x"}),
         Source(path="seeds/b.txt", line=10, layout="blocks", fields={"arxiv_id": "2401.00001", "date": "2024-01-02",
                                                                      "title": HOSTILE_TITLE}),
@@ -162,6 +163,7 @@ def test_paper_record_shows_provenance_and_conflicts():
     assert "seeds/a.txt:3" in text and "seeds/b.txt:10" in text
     assert "title-abstract" in text and "arxiv_id, date, title" in text
     assert "Conflicts" in text and "Quokka Nets" in text and HOSTILE_TITLE in text  # the two titles disagree
+    assert '10.1000/"><script>alert(3)</script>' in text and "doi.org" not in fragment
 
 
 def test_ingest_report_lists_rejections_with_file_and_line():
@@ -201,3 +203,22 @@ def test_sentences_the_sources_do_not_back_are_flagged_inertly():
     fine = Answer(text="We propose GeoD. [1]", support=[
         SentenceSupport(sentence="We propose GeoD.", citations=[1], verdict="supported")], **base)
     assert "Not fully backed" not in render.render_answer(fine)
+
+
+def test_markdown_escaping_keeps_untrusted_text_inert_but_readable():
+    from markdown_it import MarkdownIt
+
+    hostile = f"1. {HOSTILE_TITLE} {HOSTILE_ABSTRACT} www.evil.example a@evil.example | x | ~~y~~ # z"
+    escaped = render.escape_markdown(hostile)
+    shown = parse(MarkdownIt("commonmark").render(escaped))
+    assert [tag for tag, _ in shown.tags] == ["p"]  # one paragraph: no list, link, image, emphasis or HTML
+    assert "".join(shown.text).strip() == " ".join(hostile.split())  # and it reads as the source did
+    assert "model's (FID): 7.11" == render.escape_markdown("model's   (FID):\n7.11")
+    for line in ("- item", "+ item", "2023. A year", "3) three", "==="):
+        assert parse(MarkdownIt("commonmark").render(render.escape_markdown(line))).tags == [("p", {})]
+
+
+def test_doi_links_only_from_well_formed_dois():
+    assert render.doi_url("10.5555/wombat.2024") == "https://doi.org/10.5555/wombat.2024"
+    assert render.doi_url("10.1000/a b") is None and render.doi_url("javascript:alert(1)") is None
+    assert render.doi_url("10.1000/x<script>") is None and render.doi_url(None) is None

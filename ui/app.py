@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import hashlib
+import os
 import re
 import shutil
+import tempfile
 import threading
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -12,8 +19,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from rag.assistant import Assistant, Chat
-from ui import render
+from rag.answering.export import bibtex
+from rag.assistant import Assistant
+from ui import conversations, render
+from ui.conversations import Session
 
 # Questions the seed abstracts answer (shown on first load when the collection is the seeds).
 EXAMPLES = [
@@ -23,8 +32,10 @@ EXAMPLES = [
     "What is GeoD?",
     "How many nodes and triplets does the UKnow knowledge graph contain?",
 ]
-UPLOAD_TYPES = [".txt", ".md", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"]
-STORAGE_KEY = "rag-abstracts-chat"
+PAGE_SIZE = 100  # papers per page of the Papers tab
+UPLOAD_TYPES = [".txt", ".md", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".bib", ".ris"]
+STORAGE_KEY = "rag-abstracts-conversations"
+DOWNLOADS_KEPT_S = 3600  # Gradio copies a download into its own cache at once; our copy may go after this
 CSS = """
 .rag-question, .rag-answer { line-height: 1.5; }
 .rag-ref { color: var(--color-accent); font-weight: 600; }
@@ -46,6 +57,8 @@ CSS = """
 .rag-status th, .rag-status td { padding: .15em .4em !important; }
 .rag-status th { white-space: nowrap; }
 .rag-status td { word-break: break-all; }
+#conversations { max-height: 520px; overflow-y: auto; overflow-x: hidden; }
+#conversations label { overflow-wrap: anywhere; }
 """
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -55,17 +68,25 @@ def build_app(assistant: Assistant, *, llm_slots: int = 2, examples: list[str] |
     ui = _Handlers(assistant, threading.BoundedSemaphore(llm_slots))
     settings = assistant.settings
     choices = ["extractive", "llm"] if settings.llm_configured else ["extractive"]
-    shown_examples = examples if examples is not None else (EXAMPLES if assistant.papers() else [])
+    shown_examples = examples if examples is not None else (EXAMPLES if assistant.count() else [])
 
     # Analytics off: the project works offline and sends nothing anywhere. Uploads are copied into the data dir,
     # so Gradio's temporary copies can go after an hour.
     with gr.Blocks(title="rag-abstracts · cited answers", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
-        chat_state = gr.State(None)  # one rag Chat per browser session, created on first question
-        saved = gr.BrowserState({"messages": [], "turns": []}, storage_key=STORAGE_KEY)
+        session = gr.State(None)  # the open conversation of this tab (a Session), created on first question
+        # Past conversations live in the user's own browser (see ui/conversations.py), never on the server.
+        saved = gr.BrowserState(conversations.empty(), storage_key=STORAGE_KEY,
+                                secret=conversations.browser_secret(settings.data_dir))
         gr.Markdown("## Cited answers from paper abstracts")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=1, min_width=200):
+                    new = gr.Button("New conversation", size="sm", variant="primary", elem_id="new-conversation")
+                    listed = gr.Radio([], value=None, label="Conversations", info="Kept in this browser only",
+                                      elem_id="conversations")
+                    delete = gr.Button("Delete this conversation", size="sm", variant="stop",
+                                       elem_id="delete-conversation")
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
                         label="Conversation", show_label=False, elem_id="chatbot", height=560, sanitize_html=True,
@@ -79,7 +100,12 @@ def build_app(assistant: Assistant, *, llm_slots: int = 2, examples: list[str] |
                         question = gr.Textbox(label="Question", placeholder="Ask about the papers…",
                                               show_label=False, scale=5, elem_id="question", max_lines=4)
                         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                    new = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+                    with gr.Row():
+                        # Shown once an answer cites papers: their BibTeX, for a reference manager.
+                        cite = gr.DownloadButton("Download citations (.bib)", size="sm", visible=False,
+                                                 elem_id="download-citations")
+                        export = gr.DownloadButton("Download conversation (.md)", size="sm", visible=False,
+                                                   elem_id="download-conversation")
                 with gr.Column(scale=1, min_width=260):
                     gr.Markdown("### Settings")
                     answerer = gr.Radio(choices, value=settings.effective_answerer, label="Answerer",
@@ -98,36 +124,53 @@ def build_app(assistant: Assistant, *, llm_slots: int = 2, examples: list[str] |
                     query = gr.Textbox(placeholder="Search the catalog (empty: list every paper)", show_label=False,
                                        scale=5, elem_id="paper-query")
                     search = gr.Button("Search", scale=1)
+                    page = gr.Number(value=1, minimum=1, precision=0, label="Page", scale=1, elem_id="paper-page")
+                listing = gr.Markdown(elem_id="papers-shown", sanitize_html=True, latex_delimiters=[])
                 table = gr.Dataframe(headers=render.PAPER_COLUMNS, datatype="str", interactive=False, wrap=True,
                                      max_height=420, elem_id="papers", column_widths=["40%", "25%", "7%", "12%", "16%"],
                                      label="Papers (click a row for its record and provenance)")
                 detail = gr.Markdown(elem_id="paper-detail", sanitize_html=True, latex_delimiters=[])
             with gr.Tab("Add abstracts", id="add"):
-                gr.Markdown("Listings (.txt) in any layout `rag ingest` reads, JSONL / JSON or CSV / TSV.")
+                gr.Markdown("Listings (.txt) in any layout `rag ingest` reads, JSONL / JSON or CSV / TSV, and "
+                            "reference-manager exports with abstracts: BibTeX (.bib), RIS (.ris), CSL-JSON (.json).")
                 files = gr.File(label="Files of abstracts", file_count="multiple", file_types=UPLOAD_TYPES,
                                 elem_id="upload")
                 add = gr.Button("Add to the collection", variant="primary")
                 report = gr.Markdown(elem_id="ingest-report", sanitize_html=True, latex_delimiters=[])
 
         options = [answerer, k, year_from, year_to, author]
-        asked = {"fn": ui.respond, "inputs": [question, chatbot, chat_state, *options],
-                 "outputs": [chatbot, question, chat_state]}
-        saving = {"fn": ui.save, "inputs": [chatbot, chat_state], "outputs": [saved], "api_visibility": "private"}
-        question.submit(**asked, api_name="ask").then(**saving)
-        ask.click(**asked, api_visibility="private").then(**saving)
-        chatbot.example_select(ui.respond_example, [chatbot, chat_state, *options], [chatbot, question, chat_state],
-                               api_visibility="private").then(**saving)
-        new.click(ui.new_conversation, [chat_state], [chatbot, chat_state, saved], api_name="new_conversation")
+        asked = {"fn": ui.respond, "inputs": [question, chatbot, session, *options],
+                 "outputs": [chatbot, question, session]}
+        saving = {"fn": ui.save, "inputs": [chatbot, session, saved], "outputs": [saved, listed, export]}
+        citing = {"fn": ui.citations, "inputs": [session], "outputs": [cite]}
+        private = {"api_visibility": "private"}
+        question.submit(**asked, api_name="ask").then(**saving, api_name="save").then(**citing, api_name="citations")
+        ask.click(**asked, **private).then(**saving, **private).then(**citing, **private)
+        chatbot.example_select(ui.respond_example, [chatbot, session, *options], [chatbot, question, session],
+                               **private).then(**saving, **private).then(**citing, **private)
+        # Opening, starting or deleting a conversation sets the same things: the chat, its session, the list.
+        shown = [chatbot, session, saved, listed, export]
+        new.click(ui.new_conversation, [saved], shown, api_name="new_conversation").then(**citing, **private)
+        chatbot.clear(ui.new_conversation, [saved], shown, **private).then(**citing, **private)  # its trash icon
+        listed.input(ui.open_conversation, [listed, saved], shown, api_name="open_conversation").then(
+            **citing, **private)
+        delete.click(ui.delete_conversation, [session, saved], shown, api_name="delete_conversation").then(
+            **citing, **private)
 
-        query.submit(ui.papers, [query], [table], api_name="papers")
-        search.click(ui.papers, [query], [table], api_visibility="private")
+        query.submit(ui.papers, [query, page], [table], api_name="papers").then(
+            ui.shown, [query, page], [listing], api_visibility="private")
+        for event in (search.click, page.submit):
+            event(ui.papers, [query, page], [table], api_visibility="private").then(
+                ui.shown, [query, page], [listing], api_visibility="private")
         table.select(ui.select_paper, None, [detail], api_visibility="private")
-        add.click(ui.ingest, [files], [report, table, status], api_name="ingest", concurrency_limit=1)
+        add.click(ui.ingest, [files], [report, table, status], api_name="ingest", concurrency_limit=1).then(
+            ui.shown, [query, page], [listing], api_visibility="private")
         gr.api(ui.paper, api_name="paper")
         gr.api(ui.status, api_name="status")
 
-        demo.load(ui.restore, [saved], [chatbot, chat_state], api_visibility="private")
-        demo.load(ui.overview, None, [table, status], api_visibility="private")
+        demo.load(ui.restore, [saved], shown, **private).then(**citing, **private)
+        demo.load(ui.overview, None, [table, status], api_visibility="private").then(
+            ui.shown, [query, page], [listing], api_visibility="private")
     # Several users at once: searches and extractive answers run concurrently; LLM answers take a slot of llm_gate.
     demo.queue(default_concurrency_limit=16, max_size=256)
     return demo
@@ -142,76 +185,134 @@ class _Handlers:
         self.uploads = assistant.settings.data_dir / "uploads"
 
     # -- chat ---------------------------------------------------------------------------------------
-    def respond(self, question: str, history: list[dict] | None, chat: Chat | None, answerer: str | None,
+    def respond(self, question: str, history: list[dict] | None, session: Session | None, answerer: str | None,
                 k: float | None, year_from: str | None, year_to: str | None,
-                author: str | None) -> Generator[tuple[list[dict], str, Chat], None, None]:
+                author: str | None) -> Generator[tuple[list[dict], str, Session], None, None]:
         """Stream the answer to ``question`` into the chat, then replace it with the answer and its citation cards."""
         history = list(history or [])
-        chat = chat or self.assistant.chat()
+        session = session or Session(self.assistant.chat())
         if not (question or "").strip():
-            yield history, "", chat
+            yield history, "", session
             return
+        session.title = session.title or question
         history.append({"role": "user", "content": render.render_question(question)})
         history.append({"role": "assistant", "content": render.render_streaming("…")})
-        yield history, "", chat
+        yield history, "", session
         gate = self.llm_gate if (answerer or self.assistant.settings.effective_answerer) == "llm" else None
         try:
             options = {"answerer": answerer or None, "k": int(k) if k else None, "year_from": _year(year_from),
                        "year_to": _year(year_to), "author": (author or "").strip() or None}
             if gate and not gate.acquire(blocking=False):
                 history[-1]["content"] = render.render_streaming("Waiting for a free LLM slot…")
-                yield history, "", chat
+                yield history, "", session
                 if not gate.acquire(timeout=self.assistant.settings.llm_timeout * 2):
                     gate = None
                     raise TimeoutError("the LLM is busy with other questions; try again shortly")
             try:
-                stream = chat.stream(question, **options)
+                stream = session.chat.stream(question, **options)
                 text = ""
                 for delta in stream:
                     text += delta
                     history[-1]["content"] = render.render_streaming(text)
-                    yield history, "", chat
-                history[-1]["content"] = render.render_answer(stream.result())
+                    yield history, "", session
+                answer = stream.result()
+                session.answered(answer)
+                history[-1]["content"] = render.render_answer(answer)
             finally:
                 if gate:
                     gate.release()
         except Exception as exc:  # noqa: BLE001 - shown in this chat only, the app keeps serving
             expected = isinstance(exc, ValueError | TimeoutError)  # bad input or a busy LLM: the message says it all
             history[-1]["content"] = render.render_error(str(exc) if expected else f"{type(exc).__name__}: {exc}")
-        yield history, "", chat
+        yield history, "", session
 
-    def respond_example(self, history: list[dict] | None, chat: Chat | None, answerer: str | None, k: float | None,
-                        year_from: str | None, year_to: str | None, author: str | None,
-                        evt: gr.SelectData) -> Generator[tuple[list[dict], str, Chat], None, None]:
+    def respond_example(self, history: list[dict] | None, session: Session | None, answerer: str | None,
+                        k: float | None, year_from: str | None, year_to: str | None, author: str | None,
+                        evt: gr.SelectData) -> Generator[tuple[list[dict], str, Session], None, None]:
         """An example question clicked in the empty chat."""
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-        yield from self.respond(str(value.get("text", "")), history, chat, answerer, k, year_from, year_to, author)
+        yield from self.respond(str(value.get("text", "")), history, session, answerer, k, year_from, year_to, author)
 
-    def new_conversation(self, chat: Chat | None) -> tuple[list, Chat | None, dict]:
-        if chat is not None:
-            chat.reset()
-        return [], chat, {"messages": [], "turns": []}
+    # -- conversations (kept in the browser: ``saved`` is untrusted, checked by conversations.load) ------------
+    def save(self, history: list[dict] | None, session: Session | None, saved: object) -> tuple[dict, Any, Any]:
+        """Keep the open conversation first in the browser's list, each answer with its own sources and references."""
+        opened, kept = conversations.load(saved)
+        if session is not None and history:
+            opened, kept = session.id, conversations.put(kept, session.record(history))
+        return {"open": opened, "conversations": kept}, self._list(kept, opened), self._export(session)
 
-    def save(self, history: list[dict] | None, chat: Chat | None) -> dict:
-        """What the browser keeps so a reload shows the conversation, each answer with its own sources."""
-        return {"messages": history or [], "turns": chat.turns() if chat else []}
+    def restore(self, saved: object) -> tuple[list, Session, dict, Any, Any]:
+        """On page load: the conversation that was open, and the list."""
+        opened, kept = conversations.load(saved)
+        return self._open(kept, opened)
 
-    def restore(self, saved: dict | None) -> tuple[list, Chat]:
-        chat = self.assistant.chat()
-        saved = saved if isinstance(saved, dict) else {}
-        chat.restore(saved.get("turns") if isinstance(saved.get("turns"), list) else [])
-        messages = [m for m in saved.get("messages") or [] if isinstance(m, dict) and m.get("role") in
-                    ("user", "assistant")]
-        return messages, chat
+    def open_conversation(self, conversation_id: str | None, saved: object) -> tuple[list, Session, dict, Any, Any]:
+        """Reopen a past conversation: its messages as answered, and its turns for follow-ups."""
+        return self._open(conversations.load(saved)[1], conversation_id)
+
+    def new_conversation(self, saved: object) -> tuple[list, Session, dict, Any, Any]:
+        """Start over; the open conversation stays in the list (it was saved with its last answer)."""
+        return self._open(conversations.load(saved)[1], None)
+
+    def delete_conversation(self, session: Session | None, saved: object) -> tuple[list, Session, dict, Any, Any]:
+        """Drop the open conversation from the browser's list and start a new one."""
+        kept = conversations.load(saved)[1]
+        return self._open(conversations.remove(kept, session.id) if session else kept, None)
+
+    def _open(self, kept: list[dict], conversation_id: str | None) -> tuple[list, Session, dict, Any, Any]:
+        """The chat, session, stored value, list and export button with ``conversation_id`` open (None, or one no
+        longer stored: a new conversation)."""
+        record = conversations.find(kept, conversation_id)
+        session = Session.reopen(self.assistant.chat(), record) if record else Session(self.assistant.chat())
+        opened = record["id"] if record else None
+        return (record["messages"] if record else [], session, {"open": opened, "conversations": kept},
+                self._list(kept, opened), self._export(session))
+
+    @staticmethod
+    def _list(kept: list[dict], opened: str | None) -> Any:
+        return gr.Radio(choices=conversations.choices(kept), value=opened)
+
+    @staticmethod
+    def _export(session: Session | None) -> Any:
+        """The download button for the open conversation as Markdown, hidden until something is answered."""
+        if session is None or not session.chat.turns():
+            return gr.DownloadButton(value=None, visible=False)
+        return gr.DownloadButton(value=_download(session.markdown(), "conversation.md"), visible=True)
+
+    def citations(self, session: Session | None) -> Any:
+        """The download button for the last answer: a .bib of the papers it cites, hidden when it cites none."""
+        turns = session.chat.turns() if session else []
+        found = (self.assistant.paper(pid) for pid in (turns[-1]["cited_ids"] if turns else []))
+        papers = [paper for paper in found if paper]
+        if not papers:
+            return gr.DownloadButton(value=None, visible=False)
+        return gr.DownloadButton(value=_download(bibtex(papers), "citations.bib"), visible=True)
 
     # -- catalog ------------------------------------------------------------------------------------
-    def papers(self, query: str | None) -> pd.DataFrame:
-        """Every paper (empty query) or the papers most relevant to the query, best first."""
+    def papers(self, query: str | None, page: float | None = 1) -> pd.DataFrame:
+        """A page of every paper by title (empty query), or the papers most relevant to the query, best first.
+        Pages keep what the browser receives small however large the collection."""
         if (query or "").strip():
             found = [hit.paper for hit in self.assistant.search(query, 50)]
         else:
-            found = sorted(self.assistant.papers(), key=lambda p: p.label.lower())
+            number, _ = self._page(page)
+            found = self.assistant.papers((number - 1) * PAGE_SIZE, PAGE_SIZE, by_label=True)
         return pd.DataFrame([render.paper_row(p) for p in found], columns=render.PAPER_COLUMNS)
+
+    def shown(self, query: str | None, page: float | None = 1) -> str:
+        """What the table shows: "Papers 101–200 of 2,345 (page 2 of 24)", or that it holds search results."""
+        if (query or "").strip():
+            return "The papers most relevant to the search, best first (empty search: every paper by title)."
+        number, total = self._page(page)
+        first, last = (number - 1) * PAGE_SIZE + 1, min(number * PAGE_SIZE, total)
+        pages = max(1, -(-total // PAGE_SIZE))
+        return f"Papers {first if total else 0:,}–{last:,} of {total:,} by title (page {number} of {pages})."
+
+    def _page(self, page: float | None) -> tuple[int, int]:
+        """The page number asked for, kept within the collection's pages, and the number of papers."""
+        total = self.assistant.count()
+        pages = max(1, -(-total // PAGE_SIZE))
+        return min(max(1, int(page or 1)), pages), total
 
     def paper(self, paper_id: str) -> str:
         """One paper's merged record, provenance and conflicts, by id."""
@@ -262,8 +363,43 @@ class _Handlers:
         return stored
 
 
+def _download(text: str, name: str) -> str:
+    """A file to offer for download, named by content: the same text reuses one file, however many sessions ask.
+    Files older than DOWNLOADS_KEPT_S go (Gradio has copied them into its cache by then)."""
+    root = _downloads()
+    folder = root / hashlib.sha1(f"{name}\n{text}".encode()).hexdigest()[:16]
+    path = folder / name
+    with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: written again below
+        os.utime(folder)  # in use again: kept for another while
+        if path.exists():
+            return str(path)
+    _prune(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{os.getpid()}-{threading.get_ident()}"
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)  # never a half-written file for a concurrent reader
+    return str(path)
+
+
+@functools.cache
+def _downloads() -> Path:
+    """This process's folder of downloads: made private by mkdtemp (conversations are nobody else's to read), never
+    a fixed name in the shared temporary directory that another local user could have made first."""
+    folder = tempfile.mkdtemp(prefix="rag-downloads-")
+    atexit.register(shutil.rmtree, folder, True)  # Gradio has copied what it served into its own cache
+    return Path(folder)
+
+
+def _prune(root: Path) -> None:
+    cutoff = time.time() - DOWNLOADS_KEPT_S
+    for folder in root.glob("*") if root.is_dir() else []:
+        with contextlib.suppress(OSError):  # another process may be pruning too
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+
+
 def _years(assistant: Assistant) -> list[str]:
-    return [str(y) for y in sorted({p.year for p in assistant.papers() if p.year})]
+    return [str(y) for y in assistant.years()]
 
 
 def _year(value: str | float | None) -> int | None:

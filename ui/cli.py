@@ -1,4 +1,5 @@
-"""`rag ui`: the web chat, added to the `rag` command through the "rag.commands" entry point."""
+"""`rag ui` (the web chat) and `rag mcp` (tools for AI assistants), added to the `rag` command through the
+"rag.commands" entry point."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import argparse
 import ipaddress
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rag.assistant import Assistant
+if TYPE_CHECKING:  # `rag` loads this module to build its parser: the assistant's imports wait for a command
+    from rag.assistant import Assistant
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 AUTH_ENV = "RAG_UI_AUTH"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `rag ui` to the `rag` command's subparsers."""
+    """Add `rag ui` and `rag mcp` to the `rag` command's subparsers."""
     help_text = "open the web chat (ingests seeds/ first when the collection is empty)"
     p = subparsers.add_parser("ui", help=help_text, description=help_text)
     p.add_argument("--host", default="127.0.0.1",
@@ -25,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"file of user:password lines required to log in (or env {AUTH_ENV}=user:password)")
     p.add_argument("--llm-slots", type=int, default=2, help="LLM answers generated at once (default 2)")
     p.set_defaults(run=run)
+    help_text = "serve search, ask and paper lookup to AI assistants (MCP over stdio; never ingests)"
+    subparsers.add_parser("mcp", help=help_text, description=help_text).set_defaults(run=run_mcp)
 
 
 def is_loopback(host: str) -> bool:
@@ -71,7 +76,7 @@ def run(assistant: Assistant, args: argparse.Namespace) -> int:
     check_exposure(args.host, args.share, auth)
     if args.llm_slots < 1:
         raise ValueError("--llm-slots must be at least 1")
-    if not assistant.papers():
+    if not assistant.count():
         if SEEDS.is_dir():
             print(f"The collection is empty: ingesting {SEEDS} …", flush=True)
             report = assistant.ingest(SEEDS, progress=None)
@@ -83,4 +88,12 @@ def run(assistant: Assistant, args: argparse.Namespace) -> int:
 
     print(f"Web chat on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
     launch(assistant, host=args.host, port=args.port, share=args.share, auth=auth or None, llm_slots=args.llm_slots)
+    return 0
+
+
+def run_mcp(assistant: Assistant, args: argparse.Namespace) -> int:
+    # the MCP SDK loads only for this command
+    from ui.mcp_server import serve
+
+    serve(assistant)
     return 0

@@ -4,7 +4,9 @@ Everything that comes from abstracts, uploads, questions or an LLM is untrusted.
 ``escape``, which HTML-escapes it and also turns Markdown's punctuation into character references, so the
 Markdown renderer in front of the browser cannot make links, images or emphasis out of it either. Every
 fragment is one line of HTML starting with a ``<div>``: Markdown treats it as a raw HTML block and leaves
-it alone. The only links built are ``https://arxiv.org/abs/<id>`` from a validated arXiv id.
+it alone. The only links built are ``https://arxiv.org/abs/<id>`` from a validated arXiv id (and, in an exported
+Markdown conversation, ``https://doi.org/<doi>`` from a validated DOI). ``escape_markdown`` does the same for
+text in a Markdown document, leaving the characters that are harmless there readable.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ _ESCAPES = str.maketrans({
     "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
     "\n": "<br>", "\r": "",
 })
-_REF = re.compile(r"&#91;(\d{1,3})&#93;")
+# Markdown's own syntax (links, images, raw HTML, emphasis, code, tables, math, headings) as character references,
+# for Markdown documents: quotes, parentheses and colons stay readable there, but for the colon of "://" and the dot
+# of "www.", which GFM renderers would turn into links.
+_MD_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>[]*_`~$\\|#@{}^!"})
+_MD_AUTOLINK = re.compile(r":(?=//)|(?<=www)\.", re.I)
+_MD_BLOCK_START = re.compile(r"^(?:[-+=]|\d{1,9}[.)])")  # a list item or a heading underline at a line's start
+CITATION_MARK = re.compile(r"&#91;(\d{1,3})&#93;")  # an "[n]" as escape() and escape_markdown() leave it
+_DOI = re.compile(r"10\.\d{4,9}/[-._;()/:A-Za-z0-9]+")  # Crossref's pattern for modern DOIs
 _WORD = re.compile(r"[a-z0-9]+")
 _CONTEXT = 1  # sentences shown either side of the highlighted ones
 ABSTAIN_NOTE = "Not in the collection"
@@ -32,6 +41,20 @@ ABSTAIN_NOTE = "Not in the collection"
 def escape(text: object) -> str:
     """Untrusted text as inert HTML: no tags, no entities of its own, nothing Markdown can act on."""
     return str(text).translate(_ESCAPES)
+
+
+def escape_markdown(text: object) -> str:
+    """Untrusted text as one inert Markdown paragraph (whitespace collapsed): a renderer shows the same characters,
+    never a link, image, HTML, emphasis, heading, list or table made of them."""
+    inert = _MD_AUTOLINK.sub(lambda m: f"&#{ord(m.group(0))};", " ".join(str(text).split()).translate(_MD_ESCAPES))
+    return _MD_BLOCK_START.sub(lambda m: f"{m.group(0)[:-1]}&#{ord(m.group(0)[-1])};", inert)
+
+
+def doi_url(doi: str | None) -> str | None:
+    """``https://doi.org/<doi>`` for a well-formed DOI, else None."""
+    if not doi or not _DOI.fullmatch(doi.strip()):
+        return None
+    return f"https://doi.org/{doi.strip()}"
 
 
 def arxiv_url(arxiv_id: str | None) -> str | None:
@@ -90,7 +113,7 @@ def render_answer(answer: Answer) -> str:
     if answer.outcome == "low_confidence":
         body = body.removeprefix(LOW_CONFIDENCE_LEAD).lstrip("\n")
         note = f'<div class="rag-note rag-low-confidence">{escape(LOW_CONFIDENCE_LEAD)}</div>'
-    text = _REF.sub(lambda m: _ref(m, cited), escape(body))
+    text = CITATION_MARK.sub(lambda m: _ref(m, cited), escape(body))
     cards = "".join(render_citation(c, answer.text) for c in answer.citations)
     dropped = ""
     if answer.dropped_citations and answer.answerer == "llm":  # extractive text never invents numbers
@@ -209,7 +232,8 @@ def _value(name: str, value: str | list[str] | None) -> str:
 def render_paper(paper: Paper) -> str:
     """A paper's merged record, where each field came from (file:line), and the fields its sources disagree on."""
     fields = [("Title", "title", paper.title), ("Authors", "authors", paper.authors), ("Date", "date", paper.date),
-              ("arXiv id", "arxiv_id", paper.arxiv_id), ("Comment", "comment", paper.comment),
+              ("arXiv id", "arxiv_id", paper.arxiv_id), ("DOI", "doi", paper.doi), ("Venue", "venue", paper.venue),
+              ("Comment", "comment", paper.comment),
               ("Abstract", "abstract", paper.abstract)]
     rows = []
     for title, name, value in fields:

@@ -5,10 +5,9 @@ Shared by the answerability decision and the extractive answerer, so both weigh 
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rag.text import terms
 
@@ -16,7 +15,7 @@ from rag.text import terms
 class TermStats:
     """IDF of stemmed terms (BM25's form: rare terms weigh most, a term in every abstract weighs ~0)."""
 
-    def __init__(self, document_frequency: dict[str, int], documents: int) -> None:
+    def __init__(self, document_frequency: Mapping[str, int], documents: int) -> None:
         self.df = document_frequency
         self.documents = documents
         self.n = max(documents, 1)
@@ -29,34 +28,6 @@ class TermStats:
             count += 1
             df.update(set(terms(text)))
         return cls(dict(df), count)
-
-    def updated(self, removed: Iterable[str], added: Iterable[str]) -> TermStats:
-        """The statistics after documents left and others came: the cost of the change, not of the collection."""
-        df: Counter[str] = Counter(self.df)
-        n = self.documents
-        for text in removed:
-            df.subtract(set(terms(text)))
-            n -= 1
-        for text in added:
-            df.update(set(terms(text)))
-            n += 1
-        return TermStats({t: c for t, c in df.items() if c > 0}, n)
-
-    def to_json(self, stamp: object) -> str:
-        """The statistics as JSON, tagged with ``stamp`` (what they were computed from)."""
-        return json.dumps({"version": 1, "stamp": stamp, "documents": self.documents, "df": self.df},
-                          ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str, stamp: object) -> TermStats | None:
-        """Statistics saved by ``to_json`` for the same ``stamp``; None when stale or unreadable."""
-        try:
-            data = json.loads(text)
-            if data.get("version") != 1 or data.get("stamp") != json.loads(json.dumps(stamp)):
-                return None
-            return cls({str(k): int(v) for k, v in data["df"].items()}, int(data["documents"]))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return None
 
     def idf(self, term: str) -> float:
         df = self.df.get(term, 0)

