@@ -107,7 +107,8 @@ class Assistant:
         with a shared server, another machine) added, and an ingest never overwrites them. The catalog and
         lexical index are read from the database on every use; what is cached is dropped when its version
         moved. Embedded: Chroma is reopened then (its vector index lives in memory, where another process's
-        writes never reach). Server: the database is rebuilt from the server when its fingerprint moved.
+        writes never reach). Server: when the server's fingerprint moved, the papers named in its change log
+        since this database last looked are read back (see ``Index.catch_up``).
         """
         with self._lock:
             index = self._index
@@ -115,7 +116,7 @@ class Assistant:
                 if index is not None and index.catch_up(self.catalog):
                     self._forget()
                 return
-            if index is None and self.catalog.count() == 0 and (self.settings.data_dir / _LEGACY_CATALOG).exists():
+            if index is None and (self.settings.data_dir / _LEGACY_CATALOG).exists() and self.catalog.count() == 0:
                 self.index  # noqa: B018 - a data dir of an older version: opening adopts its index
             if self.db.version != self._seen:
                 if index is not None:
