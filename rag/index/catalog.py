@@ -15,14 +15,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rag.index.database import Database
 from rag.ingest.merge import build_groups, component_keys
@@ -33,22 +30,6 @@ from rag.text import terms
 _BATCH = 500  # ids per IN (...) list: well under SQLite's variable limit
 _REGROUP = 2000  # stored records a change may regroup exactly (see Catalog.plan)
 _RECORD_FIELDS = {f.name for f in dataclasses.fields(RawRecord)}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the new one, never a part: a temporary file of this
-    writer's own (two writers never share one), flushed to disk, then renamed over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def stats_text(paper: Paper) -> str:
@@ -84,7 +65,6 @@ class CatalogChange:
     removed: list[str] = field(default_factory=list)  # paper ids that no longer exist
     papers: list[Paper] = field(default_factory=list)  # papers new or changed
     df: Counter = field(default_factory=Counter)  # document frequency change per term
-    documents: int = 0  # change in the number of papers
 
     def __bool__(self) -> bool:
         return bool(self.gone_records or self.new_records)
@@ -223,7 +203,6 @@ class Catalog:
                 change.df.subtract(set(terms(stats_text(paper))))
         for paper in change.papers:
             change.df.update(set(terms(stats_text(paper))))
-        change.documents = len(new_papers) - len(old)
         return change
 
     def _regroup(self, old_ids: set[str], gone: set[int], change: CatalogChange

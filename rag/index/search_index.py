@@ -177,7 +177,11 @@ class Index:
             return True
         log = self._log()
         found = log.get(where={"seq": {"$gt": int(since) - _LOG_MARGIN_NS}}, include=["documents", "metadatas"])
-        applied = {i for (i,) in self.db.conn.execute("SELECT id FROM applied_log")}
+        applied: set[str] = set()  # of these entries (the table keeps every entry ever taken in)
+        for start in range(0, len(found["ids"]), 500):
+            batch = found["ids"][start:start + 500]
+            applied |= {i for (i,) in self.db.conn.execute(
+                f"SELECT id FROM applied_log WHERE id IN ({','.join('?' * len(batch))})", batch)}
         entries = [(i, json.loads(doc), int(meta["seq"])) for i, doc, meta in
                    zip(found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True) if i not in applied]
         if not entries:
